@@ -1,0 +1,255 @@
+// stasis/channel.h — synchronous channels with Stackless Python's semantics.
+//
+// A channel is a rendezvous: send blocks until a receiver takes the value (or,
+// with a capacity, until there is buffer space). Waiting tasklets queue FIFO.
+//
+// Invariants (the Go chan.go kind):
+//   - the wait queue holds only senders or only receivers, never both:
+//     balance > 0 is the number of blocked senders, balance < 0 minus the number of
+//     blocked receivers;
+//   - a buffered channel has waiting senders only when its buffer is full, and
+//     waiting receivers only when its buffer is empty;
+//   - closing: close() was called; closed: closing, balance == 0 and buffer empty.
+//     close() wakes nobody (Stackless): waiters remain and drain, an operation that
+//     finds a partner still succeeds, one that would block raises ChannelClosed.
+//     Select receive cases are the exception: like Go, close() wakes them.
+//
+// Who runs after a send/receive that finds a waiting partner (Stackless):
+//   - schedule_all: both go to the back of their priority levels, the next
+//     runnable tasklet runs;
+//   - preference == -dir (the partner is preferred; dir = +1 send, -1 receive):
+//     the partner runs next (front of its level), the actor goes to the back;
+//   - otherwise the actor continues and the partner goes to the back.
+// With the default preference -1 a send switches to the receiver at once, and a
+// receive keeps running while the woken sender waits its turn.
+#ifndef STASIS_CHANNEL_H_
+#define STASIS_CHANNEL_H_
+
+#include <any>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "stasis/scheduler.h"
+#include "stasis/waiter.h"
+
+namespace stasis {
+
+enum class OpResult : std::uint8_t {
+  kDone,     // completed; the actor continues
+  kSwitch,   // completed; the actor was requeued and another tasklet runs first
+  kBlocked,  // the actor is parked on the channel
+};
+
+struct ChannelOptions {
+  std::string name;
+  std::size_t capacity = 0;  // 0: synchronous rendezvous
+  int preference = -1;       // -1 prefer receiver, +1 prefer sender, 0 neither
+  bool schedule_all = false;
+};
+
+class ChannelBase {
+ public:
+  ChannelBase(const ChannelBase&) = delete;
+  ChannelBase& operator=(const ChannelBase&) = delete;
+
+  std::uint64_t id() const noexcept { return id_; }
+  const std::string& name() const noexcept { return name_; }
+  // "channel #3 'jobs'" — how errors name this channel.
+  std::string label() const;
+
+  // Blocked senders (> 0) or minus blocked receivers (< 0).
+  long balance() const noexcept { return balance_; }
+  int preference() const noexcept { return preference_; }
+  // Clamped to -1, 0, +1.
+  void set_preference(int p) noexcept { preference_ = p < 0 ? -1 : (p > 0 ? 1 : 0); }
+  bool schedule_all() const noexcept { return schedule_all_; }
+  void set_schedule_all(bool v) noexcept { schedule_all_ = v; }
+
+  // Stops the channel from growing: see the invariants above.
+  void close();
+  // Clears closing.
+  void open() noexcept { closing_ = false; }
+  bool closing() const noexcept { return closing_; }
+  bool closed() const noexcept { return closing_ && balance_ == 0 && buffered() == 0; }
+
+  std::size_t capacity() const noexcept { return capacity_; }
+  virtual std::size_t buffered() const noexcept = 0;
+
+  // The tasklets waiting on the channel, FIFO order (Stackless' channel.queue).
+  std::vector<Tasklet*> waiting() const;
+  Tasklet* queue_head() const noexcept;
+
+  // --- Type-erased operations used by Select. ---
+  bool can_send_now() const noexcept { return balance_ < 0 || (!closing_ && buffered() < capacity_); }
+  bool can_receive_now() const noexcept { return balance_ > 0 || buffered() > 0; }
+  bool receive_would_see_closed() const noexcept { return closing_ && !can_receive_now(); }
+  virtual OpResult send_any(Tasklet* actor, std::any& value, bool may_block) = 0;
+  virtual OpResult receive_any(Tasklet* actor, std::any& dest, bool may_block) = 0;
+  void park(Waiter* w, bool sending) noexcept;
+  void unpark(Waiter* w) noexcept;
+
+ protected:
+  explicit ChannelBase(ChannelOptions options);
+  // Wakes every waiter with ChannelDestroyed.
+  virtual ~ChannelBase();
+
+  static constexpr int kSendDir = 1;
+  static constexpr int kReceiveDir = -1;
+
+  static Tasklet* tasklet_of(Waiter* w) noexcept;
+  static std::any* payload_of(Waiter* w) noexcept;
+  // Completes a rendezvous with the first waiter `partner` (its payload already
+  // exchanged): dequeues it, wakes its tasklet (finishing its select) and applies
+  // preference/schedule_all for `actor` (null outside tasklets). With
+  // actor_continues the actor keeps running whatever the preference.
+  OpResult hand_over(Tasklet* actor, Waiter* partner, int dir, bool actor_continues = false);
+  // Parks the running tasklet `actor` with its embedded waiter.
+  OpResult block(Tasklet* actor, bool sending, bool carries_exception);
+  [[noreturn]] void throw_closed(const char* op) const;
+  // Raises in `actor` (or the caller) the exception a waiting sender sent.
+  OpResult take_exception_from(Tasklet* actor, Waiter* sender);
+  // Checks that `actor` may block here (it exists, blocking is allowed for this
+  // kind of call, its block_trap is off); returns it. Throws CannotBlock/BlockTrap.
+  Tasklet* actor_for_blocking(Tasklet* actor, bool may_block, const char* op) const;
+
+  WaitQueue waiters_;
+  long balance_ = 0;
+  std::size_t capacity_;
+  std::uint64_t id_;
+  std::string name_;
+  std::int8_t preference_;
+  bool schedule_all_;
+  bool closing_ = false;
+};
+
+template <class T>
+class Channel : public ChannelBase {
+ public:
+  explicit Channel(ChannelOptions options = {}) : ChannelBase(std::move(options)) {}
+  ~Channel() override = default;
+
+  std::size_t buffered() const noexcept override { return buffer_.size(); }
+
+  // Plain calls, usable anywhere the operation does not have to block (outside
+  // tasklets, inside soft frames). An operation that would block raises
+  // CannotBlock: soft frames block through STASIS_SEND / STASIS_RECEIVE. A plain
+  // call never switches away: a woken partner waits at the back of its level.
+  void send(T value) { send_op(current_actor(), std::move(value), /*may_block=*/false); }
+  T receive() {
+    T v{};
+    receive_op(current_actor(), v, nullptr, /*may_block=*/false);
+    return v;
+  }
+  void send_exception(std::exception_ptr e) { send_exception_op(current_actor(), std::move(e), false); }
+  // Non-blocking variants: false / nullopt instead of blocking or raising
+  // ChannelClosed.
+  bool try_send(T value) {
+    if (!can_send_now()) return false;
+    send_op(current_actor(), std::move(value), false);
+    return true;
+  }
+  std::optional<T> try_receive() {
+    if (!can_receive_now()) return std::nullopt;
+    T v{};
+    receive_op(current_actor(), v, nullptr, false);
+    return v;
+  }
+  // Values waiting in the buffer, oldest first.
+  const std::deque<T>& buffer() const noexcept { return buffer_; }
+
+  // --- Operations behind the soft-frame macros. ---
+  template <class U>
+  OpResult send_op(Tasklet* actor, U&& value, bool may_block = true) {
+    if (balance_ < 0) {
+      Waiter* w = waiters_.front();
+      payload_of(w)->template emplace<T>(std::forward<U>(value));
+      return hand_over(actor, w, kSendDir, !may_block);
+    }
+    if (closing_) throw_closed("send");
+    if (buffer_.size() < capacity_) {
+      buffer_.push_back(T(std::forward<U>(value)));
+      return OpResult::kDone;
+    }
+    Tasklet* self = actor_for_blocking(actor, may_block, "send");
+    stash(self, std::forward<U>(value));
+    return block(self, true, false);
+  }
+
+  // ok: null to raise ChannelClosed on a closed channel; else set to false there
+  // (iteration end: closing and no sender waiting) and true otherwise.
+  OpResult receive_op(Tasklet* actor, T& dest, bool* ok, bool may_block = true) {
+    if (ok) *ok = true;
+    if (!buffer_.empty()) {
+      dest = std::move(buffer_.front());
+      buffer_.pop_front();
+      if (balance_ > 0) {  // refill from the first waiting sender
+        Waiter* w = waiters_.front();
+        std::any* p = payload_of(w);
+        buffer_.push_back(std::move(*std::any_cast<T>(p)));
+        p->reset();
+        return hand_over(actor, w, kReceiveDir, !may_block);
+      }
+      return OpResult::kDone;
+    }
+    if (balance_ > 0) {
+      Waiter* w = waiters_.front();
+      if (w->bits & Waiter::kException) return take_exception_from(actor, w);
+      std::any* p = payload_of(w);
+      dest = std::move(*std::any_cast<T>(p));
+      p->reset();
+      return hand_over(actor, w, kReceiveDir, !may_block);
+    }
+    if (closing_) {
+      if (ok) {
+        *ok = false;
+        return OpResult::kDone;
+      }
+      throw_closed("receive");
+    }
+    return block(actor_for_blocking(actor, may_block, "receive"), false, false);
+  }
+
+  OpResult send_exception_op(Tasklet* actor, std::exception_ptr e, bool may_block = true) {
+    if (balance_ < 0) {
+      Waiter* w = waiters_.front();
+      tasklet_of(w)->exc_ = std::move(e);
+      payload_of(w)->reset();
+      return hand_over(actor, w, kSendDir, !may_block);
+    }
+    if (closing_) throw_closed("send_exception");
+    Tasklet* self = actor_for_blocking(actor, may_block, "send_exception");
+    self->slot_ = std::move(e);
+    return block(self, true, true);
+  }
+
+  OpResult send_any(Tasklet* actor, std::any& value, bool may_block) override {
+    return send_op(actor, std::move(*std::any_cast<T>(&value)), may_block);
+  }
+  OpResult receive_any(Tasklet* actor, std::any& dest, bool may_block) override {
+    T v{};
+    OpResult r = receive_op(actor, v, nullptr, may_block);
+    dest.emplace<T>(std::move(v));
+    return r;
+  }
+
+ private:
+  static Tasklet* current_actor() noexcept {
+    Scheduler* s = Scheduler::current_or_null();
+    return s ? s->current_tasklet() : nullptr;
+  }
+  template <class U>
+  static void stash(Tasklet* self, U&& value) {
+    self->slot_.template emplace<T>(std::forward<U>(value));
+  }
+
+  std::deque<T> buffer_;
+};
+
+}  // namespace stasis
+
+#endif  // STASIS_CHANNEL_H_

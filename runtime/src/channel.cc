@@ -1,0 +1,161 @@
+// channel.cc — the untyped half of channels: queueing, balance, hand-over and
+// the preference rules (see channel.h for the invariants).
+#include "stasis/channel.h"
+
+#include <atomic>
+
+#include "stasis/select.h"
+
+namespace stasis {
+namespace {
+std::atomic<std::uint64_t> next_channel_id{1};
+}  // namespace
+
+ChannelBase::ChannelBase(ChannelOptions options)
+    : capacity_(options.capacity),
+      id_(next_channel_id.fetch_add(1, std::memory_order_relaxed)),
+      name_(std::move(options.name)),
+      preference_(options.preference < 0 ? -1 : (options.preference > 0 ? 1 : 0)),
+      schedule_all_(options.schedule_all) {}
+
+ChannelBase::~ChannelBase() {
+  Scheduler* s = Scheduler::current_or_null();
+  while (Waiter* w = waiters_.front()) {
+    Tasklet* t = tasklet_of(w);
+    if (w->in_select()) {
+      static_cast<SelectWaiter*>(w)->select->cancel();
+    } else {
+      unpark(w);
+    }
+    if (s && t->state_ == TaskletState::kBlocked) {
+      t->select_ = nullptr;
+      s->unblock(t);
+      t->exc_ = std::make_exception_ptr(
+          ChannelDestroyed(label() + " was destroyed while " + t->label() + " waited on it"));
+      s->make_runnable(t, false);
+    }
+  }
+}
+
+std::string ChannelBase::label() const {
+  std::string l = "channel #" + std::to_string(id_);
+  if (!name_.empty()) l += " '" + name_ + "'";
+  return l;
+}
+
+Tasklet* ChannelBase::tasklet_of(Waiter* w) noexcept {
+  return w->in_select() ? static_cast<SelectWaiter*>(w)->tasklet : Tasklet::from_waiter(w);
+}
+
+std::any* ChannelBase::payload_of(Waiter* w) noexcept {
+  return w->in_select() ? static_cast<SelectWaiter*>(w)->payload : &Tasklet::from_waiter(w)->slot_;
+}
+
+std::vector<Tasklet*> ChannelBase::waiting() const {
+  std::vector<Tasklet*> out;
+  for (Waiter* w = waiters_.front(); w; w = w->next) out.push_back(tasklet_of(w));
+  return out;
+}
+
+Tasklet* ChannelBase::queue_head() const noexcept {
+  Waiter* w = waiters_.front();
+  return w ? tasklet_of(w) : nullptr;
+}
+
+void ChannelBase::park(Waiter* w, bool sending) noexcept {
+  w->bits = (w->bits & ~(Waiter::kSend | Waiter::kException)) | (sending ? Waiter::kSend : 0);
+  w->channel = this;
+  waiters_.push_back(w);
+  balance_ += sending ? 1 : -1;
+}
+
+void ChannelBase::unpark(Waiter* w) noexcept {
+  waiters_.remove(w);
+  balance_ -= w->sending() ? 1 : -1;
+  w->channel = nullptr;
+}
+
+void ChannelBase::close() {
+  closing_ = true;
+  // Go semantics for select: a select waiting to receive here wakes as "closed".
+  // Plain receivers stay queued (Stackless semantics).
+  if (balance_ >= 0) return;
+  std::vector<Waiter*> selects;
+  for (Waiter* w = waiters_.front(); w; w = w->next) {
+    if (w->in_select()) selects.push_back(w);
+  }
+  Scheduler* s = Scheduler::current_or_null();
+  for (Waiter* w : selects) {
+    Tasklet* t = tasklet_of(w);
+    static_cast<SelectWaiter*>(w)->select->fired(w, /*channel_closed=*/true);
+    if (s) {
+      s->unblock(t);
+      s->make_runnable(t, false);
+    }
+  }
+}
+
+void ChannelBase::throw_closed(const char* op) const {
+  throw ChannelClosed(std::string(op) + " on " + label() +
+                      (closed() ? ", which is closed" : ", which is closing and has no partner waiting") +
+                      "; call open() to reuse it");
+}
+
+Tasklet* ChannelBase::actor_for_blocking(Tasklet* actor, bool may_block, const char* op) const {
+  if (actor && !may_block) {
+    throw CannotBlock(actor->label() + ": " + op + " on " + label() +
+                      " would block, but it was a plain call; soft frames block with the STASIS_* macros "
+                      "(or use the try_ variants)");
+  }
+  Scheduler* s = Scheduler::current_or_null();
+  if (!s || !actor) {
+    throw CannotBlock(std::string(op) + " on " + label() +
+                      " would block, but the caller is not a tasklet; block only inside tasklets "
+                      "(spawn one), or use the try_ variants");
+  }
+  return s->blocking_actor(op, label());
+}
+
+OpResult ChannelBase::block(Tasklet* actor, bool sending, bool carries_exception) {
+  park(&actor->waiter_, sending);
+  if (carries_exception) actor->waiter_.bits |= Waiter::kException;
+  Scheduler::current().block_current(sending ? WaitKind::kSend : WaitKind::kReceive);
+  return OpResult::kBlocked;
+}
+
+OpResult ChannelBase::hand_over(Tasklet* actor, Waiter* partner, int dir, bool actor_continues) {
+  Tasklet* p = tasklet_of(partner);
+  Scheduler& s = Scheduler::current();
+  if (partner->in_select()) {
+    static_cast<SelectWaiter*>(partner)->select->fired(partner, false);
+  } else {
+    unpark(partner);
+  }
+  s.unblock(p);
+  if (!actor || actor_continues) {
+    s.make_runnable(p, false);
+    return OpResult::kDone;
+  }
+  if (schedule_all_) {
+    s.make_runnable(p, false);
+    s.make_runnable(actor, false);
+    return OpResult::kSwitch;
+  }
+  if (preference_ == -dir) {
+    s.make_runnable(p, true);
+    s.make_runnable(actor, false);
+    return OpResult::kSwitch;
+  }
+  s.make_runnable(p, false);
+  return OpResult::kDone;
+}
+
+OpResult ChannelBase::take_exception_from(Tasklet* actor, Waiter* sender) {
+  std::any* payload = payload_of(sender);
+  std::exception_ptr e = std::any_cast<std::exception_ptr>(*payload);
+  payload->reset();
+  hand_over(actor, sender, kReceiveDir, /*actor_continues=*/true);
+  std::rethrow_exception(e);
+}
+
+}  // namespace stasis

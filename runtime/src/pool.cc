@@ -1,0 +1,80 @@
+// pool.cc — see pool.h.
+#include "pool.h"
+
+#include <cstdint>
+#include <new>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define STASIS_POOL_DISABLED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STASIS_POOL_DISABLED 1
+#endif
+#endif
+
+namespace stasis::detail {
+namespace {
+
+constexpr std::size_t kGranule = 16;
+constexpr std::size_t kClasses = 32;  // up to 512 bytes
+constexpr std::uint32_t kMaxCached = 1u << 16;
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+struct Pool {
+  FreeBlock* heads[kClasses] = {};
+  std::uint32_t counts[kClasses] = {};
+  ~Pool() {
+    for (std::size_t c = 0; c < kClasses; ++c) {
+      while (FreeBlock* b = heads[c]) {
+        heads[c] = b->next;
+        ::operator delete(b, (c + 1) * kGranule);
+      }
+    }
+  }
+};
+
+thread_local Pool tls_pool;
+
+inline std::size_t class_of(std::size_t size) { return (size + kGranule - 1) / kGranule - 1; }
+
+}  // namespace
+
+void* pool_allocate(std::size_t size) {
+#ifndef STASIS_POOL_DISABLED
+  std::size_t c = class_of(size);
+  if (c < kClasses) {
+    Pool& p = tls_pool;
+    if (FreeBlock* b = p.heads[c]) {
+      p.heads[c] = b->next;
+      --p.counts[c];
+      return b;
+    }
+    return ::operator new((c + 1) * kGranule);
+  }
+#endif
+  return ::operator new(size);
+}
+
+void pool_free(void* ptr, std::size_t size) noexcept {
+#ifndef STASIS_POOL_DISABLED
+  std::size_t c = class_of(size);
+  if (c < kClasses) {
+    Pool& p = tls_pool;
+    if (p.counts[c] < kMaxCached) {
+      auto* b = static_cast<FreeBlock*>(ptr);
+      b->next = p.heads[c];
+      p.heads[c] = b;
+      ++p.counts[c];
+      return;
+    }
+    ::operator delete(ptr, (c + 1) * kGranule);
+    return;
+  }
+#endif
+  ::operator delete(ptr, size);
+}
+
+}  // namespace stasis::detail
