@@ -70,6 +70,12 @@ int SelectBase::try_select() {
 
 OpResult SelectBase::run_select(Tasklet* actor, bool may_block) {
   if (parked_) throw TaskletStateError("this select already has a tasklet waiting in it");
+  for (std::size_t i = 0; i < cases_.size(); ++i) {
+    if (cases_[i].send && !cases_[i].value.has_value()) {
+      throw TaskletStateError("select: send case " + std::to_string(i) + " on " + cases_[i].channel->label() +
+                              " already sent its value; clear() the select and add the case again to send another");
+    }
+  }
   chosen_ = kNone;
   closed_ = false;
   const std::size_t n = cases_.size();
@@ -106,7 +112,9 @@ OpResult SelectBase::run_select(Tasklet* actor, bool may_block) {
                       " would block, but the caller is not a tasklet that can block here; "
                       "block only inside tasklets (STASIS_SELECT in soft frames), or add a default case");
   }
-  Tasklet* self = s.blocking_actor("select", describe_select(this));
+  // The description is built only on the error path (blocking_actor throws).
+  Tasklet* self = s.current_tasklet();
+  if (!self || self->block_trap()) self = s.blocking_actor("select", describe_select(this));
   for (std::size_t i = 0; i < n; ++i) {
     Case& c = cases_[i];
     c.waiter.tasklet = self;
@@ -143,9 +151,9 @@ std::any* SelectBase::checked_value(const std::type_info& want) {
   if (chosen_ < 0) throw TaskletStateError("select: no case was chosen, so there is no received value");
   Case& c = cases_[chosen_];
   if (c.send) throw TaskletStateError("select: the chosen case " + std::to_string(chosen_) + " was a send");
-  if (!c.value.has_value()) {
-    throw ChannelClosed("select: the chosen case " + std::to_string(chosen_) + " found " + c.channel->label() +
-                        " closed; check closed() first");
+  if (!c.value.has_value()) {  // documented in select.h: "received nothing"
+    throw TaskletStateError("select: the chosen case " + std::to_string(chosen_) + " found " + c.channel->label() +
+                            " closed and received nothing; check closed() first");
   }
   if (c.value.type() != want) {
     throw TypeMismatch(std::string("select: case value has type ") + c.value.type().name() + ", not " + want.name());

@@ -42,10 +42,6 @@ void Tasklet::drop_frames() noexcept {
   }
 }
 
-Tasklet* Tasklet::from_waiter(Waiter* w) noexcept {
-  return reinterpret_cast<Tasklet*>(reinterpret_cast<char*>(w) - offsetof(Tasklet, waiter_));
-}
-
 std::string_view Tasklet::name() const noexcept {
   if (!(flags_ & kNamed)) return {};
   Scheduler* s = Scheduler::current_or_null();

@@ -5,14 +5,18 @@
 // STASIS_NEXT(cx, gen, opt) (opt is a std::optional<T> field, nullopt at the end),
 // and plain code outside tasklets with gen.next(). Each hand-over is a switch
 // (Ctx::switch_to): the consumer waits while the producer runs and vice versa.
+// An exception escaping the body ends the generator and is raised in its consumer
+// (at STASIS_NEXT, or from next()); later requests see the end (nullopt).
 //
 // Invariants: the producer runs only between a next() and the following yield or
 // its end; the Generator owns the producer and kills it when destroyed early.
 #ifndef STASIS_GENERATOR_H_
 #define STASIS_GENERATOR_H_
 
+#include <exception>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "stasis/soft.h"
 
@@ -25,6 +29,7 @@ struct GeneratorState {
   Tasklet* consumer = nullptr;  // null: the consumer is code outside tasklets
   bool done = false;
   std::optional<T> handed_out;  // for the outside consumer
+  std::exception_ptr error;     // the body's exception, until a request raises it
 };
 
 // Root frame of a generator's tasklet: runs the body, then reports the end.
@@ -43,11 +48,22 @@ struct GeneratorRoot : Frame<GeneratorRoot<T>> {
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
     this->stasis_rp_ = 1;
-    return cx.call(this, std::exchange(body, nullptr), false);
-    case 1:
-      cx.take_void_result();
+    return cx.call(this, std::exchange(body, nullptr), /*catches=*/true);
+    case 1: {
+      std::exception_ptr error;
+      cx.take_caught(this, error);
       state->done = true;
-      if (state->consumer) cx.switch_to(*state->consumer, std::any(), /*suspend=*/false);
+      Tasklet* c = state->consumer;
+      if (c && c->blocked() && c->wait_kind() == WaitKind::kSwitch) {  // waits at its STASIS_NEXT
+        if (error) {
+          c->throw_exception(std::move(error));
+        } else {
+          cx.switch_to(*c, std::any(), /*suspend=*/false);
+        }
+      } else {
+        state->error = std::move(error);  // raised by the next request
+      }
+    }
     STASIS_END(cx);
   }
 };
@@ -64,12 +80,18 @@ GeneratorState<T>& generator_state_of(Ctx& cx) {
 }
 
 // Hands v to the consumer and suspends the producer. Always suspends.
+// Between two requests the producer is paused, not blocked: an idle generator (a
+// consumer that stopped early, a value taken with next()) is not a deadlock; only
+// its Generator resumes it.
 template <class T>
 bool generator_yield(Ctx& cx, T v) {
   GeneratorState<T>& st = generator_state_of<T>(cx);
-  if (st.consumer) return cx.switch_to(*st.consumer, std::any(std::move(v)));
-  st.handed_out = std::move(v);
-  cx.scheduler().block_current(WaitKind::kSwitch);
+  if (st.consumer) {
+    cx.switch_to(*st.consumer, std::any(std::move(v)), /*suspend=*/false);
+  } else {
+    st.handed_out = std::move(v);
+  }
+  cx.scheduler().pause(&cx.tasklet());
   return true;
 }
 
@@ -100,22 +122,26 @@ class Generator {
 
   // Outside tasklets: runs the scheduler until the producer yields or ends.
   std::optional<T> next() {
-    if (state_->done) return std::nullopt;
-    Scheduler& s = Scheduler::current();
-    if (s.running()) throw SchedulerError("Generator::next() runs the scheduler; inside a tasklet use STASIS_NEXT");
-    state_->consumer = nullptr;
-    state_->handed_out.reset();
-    s.wake_for_switch(producer_.get());
-    s.run_until([this] { return state_->done || state_->handed_out.has_value(); });
-    if (!state_->handed_out && !state_->done) {
-      throw TaskletStateError(producer_->label() + ": generator neither yielded nor finished");
+    if (!state_->done) {
+      Scheduler& s = Scheduler::current();
+      if (s.running()) throw SchedulerError("Generator::next() runs the scheduler; inside a tasklet use STASIS_NEXT");
+      state_->consumer = nullptr;
+      state_->handed_out.reset();
+      s.wake_for_switch(producer_.get());
+      s.run_until([this] { return state_->done || state_->handed_out.has_value(); });
+      if (state_->handed_out) return std::exchange(state_->handed_out, std::nullopt);
+      if (!state_->done) throw TaskletStateError(producer_->label() + ": generator neither yielded nor finished");
     }
-    return std::exchange(state_->handed_out, std::nullopt);
+    if (state_->error) std::rethrow_exception(std::exchange(state_->error, nullptr));
+    return std::nullopt;
   }
 
   // --- Behind STASIS_NEXT. ---
   bool next_op(Ctx& cx) {
-    if (state_->done) return false;
+    if (state_->done) {
+      if (state_->error) std::rethrow_exception(std::exchange(state_->error, nullptr));
+      return false;
+    }
     state_->consumer = &cx.tasklet();
     return cx.switch_to(*producer_, std::any());
   }

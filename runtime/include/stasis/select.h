@@ -15,6 +15,9 @@
 // channel and the Select must not be modified or destroyed (it is a frame field);
 // when one case fires, all sibling waiters are dequeued before the tasklet runs.
 // A channel may not appear in both a send and a receive case of one Select.
+// A send case sends its value once: a Select whose send case fired raises
+// TaskletStateError if run again, until clear() and the cases are added anew.
+// Receive cases may be selected again and again (a Select field in a loop).
 #ifndef STASIS_SELECT_H_
 #define STASIS_SELECT_H_
 

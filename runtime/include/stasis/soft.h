@@ -27,14 +27,17 @@
 // Opens the body of run().
 #define STASIS_BEGIN(cx)                                    \
   enum : int { stasis_base_ = __COUNTER__ };                \
+  (void)(cx); /* frames without suspension points */       \
   switch (this->stasis_rp_) {                               \
     default:                                                \
       ::stasis::detail::throw_bad_resume_point(*this);      \
     case 0:
 
-// Closes the body of run(): the frame returns no value.
-#define STASIS_END(cx) \
-  }                    \
+// Closes the body of run(): the frame returns no value (a value delivered to it
+// and never taken is dropped, not mistaken for a result).
+#define STASIS_END(cx)        \
+  }                           \
+  (cx).take_void_result();    \
   return ::stasis::Step::kReturn
 
 // Returns `v` to the caller (or as the tasklet's result from a root frame).
