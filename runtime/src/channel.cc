@@ -16,9 +16,15 @@ ChannelBase::ChannelBase(ChannelOptions options)
       id_(next_channel_id.fetch_add(1, std::memory_order_relaxed)),
       name_(std::move(options.name)),
       preference_(options.preference < 0 ? -1 : (options.preference > 0 ? 1 : 0)),
-      schedule_all_(options.schedule_all) {}
+      schedule_all_(options.schedule_all) {
+  next_on_thread_ = detail::tls_channels;
+  if (next_on_thread_) next_on_thread_->prev_on_thread_ = this;
+  detail::tls_channels = this;
+}
 
 ChannelBase::~ChannelBase() {
+  if (prev_on_thread_) prev_on_thread_->next_on_thread_ = next_on_thread_; else detail::tls_channels = next_on_thread_;
+  if (next_on_thread_) next_on_thread_->prev_on_thread_ = prev_on_thread_;
   Scheduler* s = Scheduler::current_or_null();
   while (Waiter* w = waiters_.front()) {
     Tasklet* t = tasklet_of(w);
@@ -43,17 +49,17 @@ std::string ChannelBase::label() const {
   return l;
 }
 
-Tasklet* ChannelBase::tasklet_of(Waiter* w) noexcept {
-  return w->in_select() ? static_cast<SelectWaiter*>(w)->tasklet : Tasklet::from_waiter(w);
-}
-
-std::any* ChannelBase::payload_of(Waiter* w) noexcept {
-  return w->in_select() ? static_cast<SelectWaiter*>(w)->payload : &Tasklet::from_waiter(w)->slot_;
-}
-
 std::vector<Tasklet*> ChannelBase::waiting() const {
   std::vector<Tasklet*> out;
   for (Waiter* w = waiters_.front(); w; w = w->next) out.push_back(tasklet_of(w));
+  return out;
+}
+
+std::vector<Tasklet*> ChannelBase::plain_waiters() const {
+  std::vector<Tasklet*> out;
+  for (Waiter* w = waiters_.front(); w; w = w->next) {
+    if (!w->in_select()) out.push_back(tasklet_of(w));
+  }
   return out;
 }
 
@@ -86,6 +92,7 @@ void ChannelBase::close() {
   }
   Scheduler* s = Scheduler::current_or_null();
   for (Waiter* w : selects) {
+    if (!w->channel) continue;  // a sibling case on this channel already fired its select
     Tasklet* t = tasklet_of(w);
     static_cast<SelectWaiter*>(w)->select->fired(w, /*channel_closed=*/true);
     if (s) {
@@ -101,7 +108,7 @@ void ChannelBase::throw_closed(const char* op) const {
                       "; call open() to reuse it");
 }
 
-Tasklet* ChannelBase::actor_for_blocking(Tasklet* actor, bool may_block, const char* op) const {
+Tasklet* ChannelBase::check_blocking_actor(Tasklet* actor, bool may_block, const char* op) const {
   if (actor && !may_block) {
     throw CannotBlock(actor->label() + ": " + op + " on " + label() +
                       " would block, but it was a plain call; soft frames block with the STASIS_* macros "
@@ -113,6 +120,9 @@ Tasklet* ChannelBase::actor_for_blocking(Tasklet* actor, bool may_block, const c
                       " would block, but the caller is not a tasklet; block only inside tasklets "
                       "(spawn one), or use the try_ variants");
   }
+  // The label is built only on the error path (blocking_actor throws).
+  Tasklet* running = s->current_tasklet();
+  if (running && !running->block_trap()) return running;
   return s->blocking_actor(op, label());
 }
 

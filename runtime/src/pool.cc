@@ -15,8 +15,11 @@
 namespace stasis::detail {
 namespace {
 
-constexpr std::size_t kGranule = 16;
-constexpr std::size_t kClasses = 32;  // up to 512 bytes
+// 8-byte classes: frame and tasklet sizes are multiples of 8, so a block asks
+// malloc for exactly sizeof. (glibc's chunk for n bytes is n + 8 rounded up to
+// 16: a 104-byte tasklet takes a 112-byte chunk, a 112-byte class a 128-byte one.)
+constexpr std::size_t kGranule = 8;
+constexpr std::size_t kClasses = 64;  // up to 512 bytes
 constexpr std::uint32_t kMaxCached = 1u << 16;
 
 struct FreeBlock {

@@ -12,7 +12,6 @@
 namespace stasis {
 namespace {
 
-thread_local Scheduler* tls_scheduler = nullptr;
 thread_local std::unique_ptr<Scheduler> tls_owned_scheduler;
 
 bool is_tasklet_exit(const std::exception_ptr& e) {
@@ -37,60 +36,25 @@ std::string describe_exception(const std::exception_ptr& e) {
 
 }  // namespace
 
-// --- Intrusive tasklet lists. ---
-
-void Scheduler::List::push_back(Tasklet* t) noexcept {
-  t->link_next_ = nullptr;
-  t->link_prev_ = tail;
-  if (tail) tail->link_next_ = t; else head = t;
-  tail = t;
-  ++count;
-}
-
-void Scheduler::List::push_front(Tasklet* t) noexcept {
-  t->link_prev_ = nullptr;
-  t->link_next_ = head;
-  if (head) head->link_prev_ = t; else tail = t;
-  head = t;
-  ++count;
-}
-
-void Scheduler::List::remove(Tasklet* t) noexcept {
-  if (t->link_prev_) t->link_prev_->link_next_ = t->link_next_; else head = t->link_next_;
-  if (t->link_next_) t->link_next_->link_prev_ = t->link_prev_; else tail = t->link_prev_;
-  t->link_prev_ = t->link_next_ = nullptr;
-  --count;
-}
-
-Tasklet* Scheduler::List::pop_front() noexcept {
-  Tasklet* t = head;
-  if (t) remove(t);
-  return t;
-}
-
 // --- Construction. ---
 
 Scheduler::Scheduler() {
-  if (tls_scheduler) {
+  if (detail::tls_scheduler) {
     throw SchedulerError("this thread already has a scheduler; use Scheduler::current() (one scheduler per thread)");
   }
-  tls_scheduler = this;
+  detail::tls_scheduler = this;
 }
 
 Scheduler::~Scheduler() {
   kill_all();
-  if (tls_scheduler == this) tls_scheduler = nullptr;
+  if (detail::tls_scheduler == this) detail::tls_scheduler = nullptr;
 }
 
-Scheduler& Scheduler::current() {
-  if (!tls_scheduler) {
-    tls_owned_scheduler = std::make_unique<Scheduler>();
-    tls_owned_scheduler->owned_by_thread_ = true;
-  }
-  return *tls_scheduler;
+Scheduler& Scheduler::create_current() {
+  tls_owned_scheduler = std::make_unique<Scheduler>();
+  tls_owned_scheduler->owned_by_thread_ = true;
+  return *detail::tls_scheduler;
 }
-
-Scheduler* Scheduler::current_or_null() noexcept { return tls_scheduler; }
 
 void Scheduler::kill_all() noexcept {
   for (Timer& tm : timers_) tm.tasklet->release();
@@ -103,6 +67,9 @@ void Scheduler::kill_all() noexcept {
   };
   for (List& l : levels_) kill_list(l);
   kill_list(blocked_);
+  for (ChannelBase* c = ChannelBase::first_on_thread(); c && channel_blocked_ > 0; c = c->next_on_thread()) {
+    for (Tasklet* t : c->plain_waiters()) t->kill();
+  }
   kill_list(paused_);
   nonempty_ = 0;
   runnable_count_ = 0;
@@ -126,36 +93,6 @@ TaskletRef Scheduler::spawn_frame(FrameBase* root, SpawnOptions options) {
   return TaskletRef(t);
 }
 
-void Scheduler::make_runnable(Tasklet* t, bool front) {
-  int level = t->priority_ - kMinPriority;
-  t->state_ = TaskletState::kRunnable;
-  if (front) levels_[level].push_front(t); else levels_[level].push_back(t);
-  nonempty_ |= 1u << level;
-  ++runnable_count_;
-}
-
-Tasklet* Scheduler::pop_runnable() noexcept {
-  if (!nonempty_) return nullptr;
-  int level = 31 - __builtin_clz(nonempty_);
-  Tasklet* t = levels_[level].pop_front();
-  if (!levels_[level].head) nonempty_ &= ~(1u << level);
-  --runnable_count_;
-  return t;
-}
-
-void Scheduler::block_current(WaitKind kind) {
-  Tasklet* t = current_;
-  t->state_ = TaskletState::kBlocked;
-  t->wait_ = kind;
-  blocked_.push_back(t);
-}
-
-void Scheduler::unblock(Tasklet* t) noexcept {
-  blocked_.remove(t);
-  t->wait_ = WaitKind::kNone;
-  t->state_ = TaskletState::kPaused;
-}
-
 void Scheduler::pause(Tasklet* t) {
   detach(t);
   t->state_ = TaskletState::kPaused;
@@ -176,7 +113,7 @@ void Scheduler::detach(Tasklet* t) noexcept {
         t->waiter_.channel->unpark(&t->waiter_);
         t->slot_.reset();
       } else if (t->wait_ == WaitKind::kSelect) {
-        t->select_->cancel();
+        if (t->select_) t->select_->cancel();  // null: the Select was destroyed (and cancelled)
         t->select_ = nullptr;
       }
       unblock(t);  // timers of a sleeping tasklet are dropped lazily
@@ -210,8 +147,14 @@ void Scheduler::end(Tasklet* t, TaskletState final_state) noexcept {
   t->state_ = final_state;
   t->wait_ = WaitKind::kNone;
   --alive_count_;
-  // Unobserved: no reference but the scheduler's (and the switch hooks' memory).
-  const std::uint32_t internal_refs = 1 + (hook_prev_.get() == t ? 1 : 0);
+  // Unobserved: no reference but the scheduler's (and the switch hooks' memory, and
+  // timers it no longer sleeps on: they are dropped lazily, and only a tasklet that
+  // slept can have them; this is the failure path, so counting them is affordable).
+  std::uint32_t internal_refs = 1 + (hook_prev_.get() == t ? 1 : 0);
+  if (final_state == TaskletState::kFinished && t->exc_ && t->refs_ > internal_refs &&
+      (t->flags_ & Tasklet::kSlept)) {
+    for (const Timer& tm : timers_) internal_refs += tm.tasklet == t ? 1 : 0;
+  }
   if (final_state == TaskletState::kFinished && t->exc_ && t->refs_ == internal_refs) {
     unhandled_.emplace_back(t->id_, t->exc_);
   }
@@ -221,16 +164,16 @@ void Scheduler::end(Tasklet* t, TaskletState final_state) noexcept {
 // --- Names (kept out of the tasklet header: most tasklets have none). ---
 
 std::string_view Scheduler::name_of(const Tasklet* t) const noexcept {
-  auto it = names_.find(t->id_);
+  auto it = names_.find(t);
   return it == names_.end() ? std::string_view() : std::string_view(it->second);
 }
 
 void Scheduler::set_name_of(Tasklet* t, std::string name) {
   if (name.empty()) {
-    names_.erase(t->id_);
+    names_.erase(t);
     t->flags_ &= ~Tasklet::kNamed;
   } else {
-    names_[t->id_] = std::move(name);
+    names_[t] = std::move(name);
     t->flags_ |= Tasklet::kNamed;
   }
 }
@@ -255,6 +198,7 @@ void Scheduler::sleep_current_until(Clock::time_point deadline) {
   Tasklet* t = blocking_actor("sleep", "the timer");
   std::uint64_t seq = ++timer_seq_;
   t->add_ref();
+  t->flags_ |= Tasklet::kSlept;
   timers_.push_back(Timer{deadline, seq, t});
   std::push_heap(timers_.begin(), timers_.end(), std::greater<>());
   t->waiter_.bits = static_cast<std::uint32_t>(seq);
@@ -262,13 +206,20 @@ void Scheduler::sleep_current_until(Clock::time_point deadline) {
 }
 
 void Scheduler::fire_due_timers(Clock::time_point now) {
-  while (!timers_.empty() && timers_.front().when <= now) {
+  // A timer is stale once its tasklet stopped sleeping on it (killed, thrown into).
+  // Stale timers at the front are dropped before they are due, so that run() never
+  // sleeps for a tasklet that no longer waits.
+  auto live = [](const Timer& tm) {
+    const Tasklet* t = tm.tasklet;
+    return t->state_ == TaskletState::kBlocked && t->wait_ == WaitKind::kSleep &&
+           t->waiter_.bits == static_cast<std::uint32_t>(tm.seq);
+  };
+  while (!timers_.empty() && (timers_.front().when <= now || !live(timers_.front()))) {
     std::pop_heap(timers_.begin(), timers_.end(), std::greater<>());
     Timer tm = timers_.back();
     timers_.pop_back();
     Tasklet* t = tm.tasklet;
-    if (t->state_ == TaskletState::kBlocked && t->wait_ == WaitKind::kSleep &&
-        t->waiter_.bits == static_cast<std::uint32_t>(tm.seq)) {
+    if (live(tm)) {
       unblock(t);
       make_runnable(t, false);
     }
@@ -304,9 +255,21 @@ std::uint64_t Scheduler::next_random() noexcept {
 
 std::vector<BlockedTasklet> Scheduler::blocked_tasklets() const {
   std::vector<BlockedTasklet> out;
-  for (Tasklet* t = blocked_.head; t; t = t->link_next_) {
-    out.push_back({t->id_, std::string(name_of(t)), t->describe_wait()});
+  auto add = [&](const Tasklet* t) { out.push_back({t->id_, std::string(name_of(t)), t->describe_wait()}); };
+  for (Tasklet* t = blocked_.head; t; t = t->link_next_) add(t);
+  std::size_t found = 0;
+  for (ChannelBase* c = ChannelBase::first_on_thread(); c && found < channel_blocked_; c = c->next_on_thread()) {
+    for (Tasklet* t : c->plain_waiters()) {
+      add(t);
+      ++found;
+    }
   }
+  if (found < channel_blocked_) {
+    out.push_back({0, "", std::to_string(channel_blocked_ - found) +
+                              " more tasklets wait on channels created by another thread "
+                              "(channels belong to the thread that created them)"});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
   return out;
 }
 
@@ -324,73 +287,8 @@ void Scheduler::throw_pending_unhandled() {
 
 // --- The run loop. ---
 
-void Scheduler::run() { run_loop(UINT64_MAX, nullptr); }
-
-TaskletRef Scheduler::run(std::uint64_t step_budget) { return run_loop(step_budget, nullptr); }
-
-void Scheduler::run_until(const std::function<bool()>& done) { run_loop(UINT64_MAX, &done); }
-
-TaskletRef Scheduler::run_loop(std::uint64_t step_budget, const std::function<bool()>* done) {
-  if (running_) {
-    throw SchedulerError("the scheduler is already running" +
-                         (current_ ? " (called from " + current_->label() + ")" : std::string()) +
-                         "; run() is not re-entrant");
-  }
-  if (!unhandled_.empty()) throw_pending_unhandled();
-  struct RunningGuard {
-    Scheduler& s;
-    ~RunningGuard() {
-      s.running_ = false;
-      s.current_ = nullptr;
-      s.budget_end_ = UINT64_MAX;
-    }
-  } guard{*this};
-  running_ = true;
-  budget_end_ = step_budget > UINT64_MAX - steps_ ? UINT64_MAX : steps_ + step_budget;
-  const bool hooks = !hooks_.empty();
-  if (hooks) call_hooks(nullptr, nullptr);
-  hook_prev_ = TaskletRef();
-  for (;;) {
-    if (!timers_.empty() && (++switches_since_timer_check_ >= 64 || !nonempty_)) {
-      switches_since_timer_check_ = 0;
-      fire_due_timers(Clock::now());
-    }
-    Tasklet* t = pop_runnable();
-    if (!t) {
-      if (!timers_.empty() && !(done && (*done)())) {
-        std::this_thread::sleep_until(timers_.front().when);
-        continue;
-      }
-      if (hooks) call_hooks(std::exchange(hook_prev_, {}).get(), nullptr);
-      if (done) return {};
-      if (blocked_.count > 0) throw Deadlock(blocked_tasklets());
-      return {};
-    }
-    if (hooks) [[unlikely]] {
-      call_hooks(hook_prev_.get(), t);
-      hook_prev_ = TaskletRef(t);
-    }
-    current_ = t;
-    t->state_ = TaskletState::kRunning;
-    t->flags_ |= Tasklet::kStarted;
-    bool suspended = run_soft(t);
-    current_ = nullptr;
-    if (!suspended) {  // preempted by the step budget
-      t->state_ = TaskletState::kPaused;
-      paused_.push_back(t);
-      if (hooks) call_hooks(std::exchange(hook_prev_, {}).get(), nullptr);
-      return TaskletRef(t);
-    }
-    if (!t->alive()) t->release();
-    if (!unhandled_.empty()) throw_pending_unhandled();
-    if (done && (*done)()) {
-      if (hooks) call_hooks(std::exchange(hook_prev_, {}).get(), nullptr);
-      return {};
-    }
-  }
-}
-
-bool Scheduler::run_soft(Tasklet* t) {
+// Inlined into the loop: it runs once per switch.
+inline bool Scheduler::run_soft(Tasklet* t) {
   Ctx cx(*this, *t);
   if (t->exc_) [[unlikely]] {
     if (!unwind(t, std::exchange(t->exc_, nullptr))) return true;
@@ -423,6 +321,83 @@ bool Scheduler::run_soft(Tasklet* t) {
         break;
       case Step::kSuspend:
         return t->state_ != TaskletState::kRunning;  // still running: STASIS_POLL preempted it
+    }
+  }
+}
+
+void Scheduler::run() { run_loop(UINT64_MAX, nullptr); }
+
+TaskletRef Scheduler::run(std::uint64_t step_budget) { return run_loop(step_budget, nullptr); }
+
+void Scheduler::run_until(const std::function<bool()>& done) { run_loop(UINT64_MAX, &done); }
+
+TaskletRef Scheduler::run_loop(std::uint64_t step_budget, const std::function<bool()>* done) {
+  if (running_) {
+    throw SchedulerError("the scheduler is already running" +
+                         (current_ ? " (called from " + current_->label() + ")" : std::string()) +
+                         "; run() is not re-entrant");
+  }
+  if (!unhandled_.empty()) throw_pending_unhandled();
+  struct RunningGuard {
+    Scheduler& s;
+    ~RunningGuard() {
+      s.running_ = false;
+      s.current_ = nullptr;
+      s.budget_end_ = UINT64_MAX;
+    }
+  } guard{*this};
+  running_ = true;
+  budget_end_ = step_budget > UINT64_MAX - steps_ ? UINT64_MAX : steps_ + step_budget;
+  const bool hooks = !hooks_.empty();
+  hook_prev_ = TaskletRef();
+  for (;;) {
+    if (!timers_.empty() && (++switches_since_timer_check_ >= 64 || !nonempty_)) {
+      switches_since_timer_check_ = 0;
+      fire_due_timers(Clock::now());
+    }
+    Tasklet* t = pop_runnable();
+    if (!t) {
+      if (!timers_.empty() && !(done && (*done)())) {
+        std::this_thread::sleep_until(timers_.front().when);
+        continue;
+      }
+      if (hooks) call_hooks(std::exchange(hook_prev_, {}).get(), nullptr);
+      if (done) return {};
+      if (blocked_count() > 0) throw Deadlock(blocked_tasklets());
+      return {};
+    }
+    if (steps_ >= budget_end_ && !t->atomic()) [[unlikely]] {
+      // The budget ran out between two tasklets (the last one yielded, blocked or
+      // ended): the next one is interrupted before its first step, so tasklets
+      // that only yield cannot outrun the watchdog.
+      t->state_ = TaskletState::kPaused;
+      paused_.push_back(t);
+      if (hooks) call_hooks(std::exchange(hook_prev_, {}).get(), nullptr);
+      return TaskletRef(t);
+    }
+    if (hooks) [[unlikely]] {
+      call_hooks(hook_prev_.get(), t);
+      hook_prev_ = TaskletRef(t);
+    }
+    current_ = t;
+    t->state_ = TaskletState::kRunning;
+    t->flags_ |= Tasklet::kStarted;
+    bool suspended = run_soft(t);
+    current_ = nullptr;
+    if (!suspended) {  // preempted by the step budget
+      t->state_ = TaskletState::kPaused;
+      paused_.push_back(t);
+      if (hooks) call_hooks(std::exchange(hook_prev_, {}).get(), nullptr);
+      return TaskletRef(t);
+    }
+    if (!t->alive()) t->release();
+    if (!unhandled_.empty()) {
+      if (hooks) call_hooks(std::exchange(hook_prev_, {}).get(), nullptr);
+      throw_pending_unhandled();
+    }
+    if (done && (*done)()) {
+      if (hooks) call_hooks(std::exchange(hook_prev_, {}).get(), nullptr);
+      return {};
     }
   }
 }

@@ -60,6 +60,11 @@ std::uint64_t rss_bytes() {
   return n == 2 ? static_cast<std::uint64_t>(resident) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
 }
 
+std::uint64_t malloc_in_use_bytes() {
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
 void trim_heap() { malloc_trim(0); }
 
 }  // namespace bench

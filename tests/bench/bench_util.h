@@ -38,6 +38,10 @@ void count_external_allocation(std::size_t bytes) noexcept;
 // Resident set size of the process in bytes (/proc/self/statm).
 std::uint64_t rss_bytes();
 
+// Bytes glibc malloc has handed out and not yet got back, chunk overhead
+// included (mallinfo2: uordblks + hblkhd, all arenas).
+std::uint64_t malloc_in_use_bytes();
+
 // Returns free heap memory to the kernel so that RSS deltas measure new memory.
 void trim_heap();
 

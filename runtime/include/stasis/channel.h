@@ -7,8 +7,10 @@
 //   - the wait queue holds only senders or only receivers, never both:
 //     balance > 0 is the number of blocked senders, balance < 0 minus the number of
 //     blocked receivers;
-//   - a buffered channel has waiting senders only when its buffer is full, and
-//     waiting receivers only when its buffer is empty;
+//   - a buffered channel has waiting senders only when its buffer is full or a
+//     send_exception waits (exceptions are never buffered: they wait as senders,
+//     and later sends queue behind them to keep send order), and waiting
+//     receivers only when its buffer is empty;
 //   - closing: close() was called; closed: closing, balance == 0 and buffer empty.
 //     close() wakes nobody (Stackless): waiters remain and drain, an operation that
 //     finds a partner still succeeds, one that would block raises ChannelClosed.
@@ -52,6 +54,14 @@ struct ChannelOptions {
   bool schedule_all = false;
 };
 
+class ChannelBase;
+namespace detail {
+// The channels alive on the calling thread, newest first (for reports and teardown).
+inline thread_local ChannelBase* tls_channels = nullptr;
+}  // namespace detail
+
+// Channels belong to the thread that created them: create, use and destroy a
+// channel on one thread.
 class ChannelBase {
  public:
   ChannelBase(const ChannelBase&) = delete;
@@ -85,13 +95,21 @@ class ChannelBase {
   Tasklet* queue_head() const noexcept;
 
   // --- Type-erased operations used by Select. ---
-  bool can_send_now() const noexcept { return balance_ < 0 || (!closing_ && buffered() < capacity_); }
+  bool can_send_now() const noexcept {
+    return balance_ < 0 || (!closing_ && balance_ == 0 && buffered() < capacity_);
+  }
   bool can_receive_now() const noexcept { return balance_ > 0 || buffered() > 0; }
   bool receive_would_see_closed() const noexcept { return closing_ && !can_receive_now(); }
   virtual OpResult send_any(Tasklet* actor, std::any& value, bool may_block) = 0;
   virtual OpResult receive_any(Tasklet* actor, std::any& dest, bool may_block) = 0;
   void park(Waiter* w, bool sending) noexcept;
   void unpark(Waiter* w) noexcept;
+
+  // The calling thread's channels, for reports and scheduler teardown.
+  static ChannelBase* first_on_thread() noexcept { return detail::tls_channels; }
+  ChannelBase* next_on_thread() const noexcept { return next_on_thread_; }
+  // The tasklets blocked in a plain send/receive here (not in a select), FIFO.
+  std::vector<Tasklet*> plain_waiters() const;
 
  protected:
   explicit ChannelBase(ChannelOptions options);
@@ -101,8 +119,12 @@ class ChannelBase {
   static constexpr int kSendDir = 1;
   static constexpr int kReceiveDir = -1;
 
-  static Tasklet* tasklet_of(Waiter* w) noexcept;
-  static std::any* payload_of(Waiter* w) noexcept;
+  static Tasklet* tasklet_of(Waiter* w) noexcept {
+    return w->in_select() ? static_cast<SelectWaiter*>(w)->tasklet : Tasklet::from_waiter(w);
+  }
+  static std::any* payload_of(Waiter* w) noexcept {
+    return w->in_select() ? static_cast<SelectWaiter*>(w)->payload : &Tasklet::from_waiter(w)->slot_;
+  }
   // Completes a rendezvous with the first waiter `partner` (its payload already
   // exchanged): dequeues it, wakes its tasklet (finishing its select) and applies
   // preference/schedule_all for `actor` (null outside tasklets). With
@@ -115,9 +137,20 @@ class ChannelBase {
   OpResult take_exception_from(Tasklet* actor, Waiter* sender);
   // Checks that `actor` may block here (it exists, blocking is allowed for this
   // kind of call, its block_trap is off); returns it. Throws CannotBlock/BlockTrap.
-  Tasklet* actor_for_blocking(Tasklet* actor, bool may_block, const char* op) const;
+  Tasklet* actor_for_blocking(Tasklet* actor, bool may_block, const char* op) const {
+    // Fast path, taken by every block through the STASIS_* macros: the actor is the
+    // running tasklet (the only kRunning one of this thread) and may block.
+    if (actor && may_block && actor->state_ == TaskletState::kRunning && !actor->block_trap()) [[likely]] {
+      return actor;
+    }
+    return check_blocking_actor(actor, may_block, op);
+  }
+  // The general case of actor_for_blocking, with the error messages.
+  Tasklet* check_blocking_actor(Tasklet* actor, bool may_block, const char* op) const;
 
   WaitQueue waiters_;
+  ChannelBase* prev_on_thread_ = nullptr;
+  ChannelBase* next_on_thread_ = nullptr;
   long balance_ = 0;
   std::size_t capacity_;
   std::uint64_t id_;
@@ -171,7 +204,8 @@ class Channel : public ChannelBase {
       return hand_over(actor, w, kSendDir, !may_block);
     }
     if (closing_) throw_closed("send");
-    if (buffer_.size() < capacity_) {
+    // No buffering past waiting senders (a send_exception may wait with room left).
+    if (capacity_ > 0 && balance_ == 0 && buffer_.size() < capacity_) {  // capacity_ first: deque::size() is not free
       buffer_.push_back(T(std::forward<U>(value)));
       return OpResult::kDone;
     }
@@ -187,7 +221,9 @@ class Channel : public ChannelBase {
     if (!buffer_.empty()) {
       dest = std::move(buffer_.front());
       buffer_.pop_front();
-      if (balance_ > 0) {  // refill from the first waiting sender
+      // Refill from the first waiting sender, unless it sends an exception: that
+      // one is raised in the receive that finds the buffer empty.
+      if (balance_ > 0 && !(waiters_.front()->bits & Waiter::kException)) {
         Waiter* w = waiters_.front();
         std::any* p = payload_of(w);
         buffer_.push_back(std::move(*std::any_cast<T>(p)));
@@ -228,7 +264,9 @@ class Channel : public ChannelBase {
   }
 
   OpResult send_any(Tasklet* actor, std::any& value, bool may_block) override {
-    return send_op(actor, std::move(*std::any_cast<T>(&value)), may_block);
+    OpResult r = send_op(actor, std::move(*std::any_cast<T>(&value)), may_block);
+    value.reset();  // delivered (or handed to the buffer): a send case sends once
+    return r;
   }
   OpResult receive_any(Tasklet* actor, std::any& dest, bool may_block) override {
     T v{};

@@ -40,6 +40,12 @@ struct SpawnOptions {
 using SwitchHook = std::function<void(Tasklet* prev, Tasklet* next)>;
 using HookId = std::uint64_t;
 
+class Scheduler;
+namespace detail {
+// The calling thread's scheduler (null if none).
+inline thread_local Scheduler* tls_scheduler = nullptr;
+}  // namespace detail
+
 class Scheduler {
  public:
   using Clock = std::chrono::steady_clock;
@@ -53,8 +59,11 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // The calling thread's scheduler; creates a thread-owned one if none exists.
-  static Scheduler& current();
-  static Scheduler* current_or_null() noexcept;
+  static Scheduler& current() {
+    if (Scheduler* s = detail::tls_scheduler) [[likely]] return *s;
+    return create_current();
+  }
+  static Scheduler* current_or_null() noexcept { return detail::tls_scheduler; }
 
   // Creates a runnable tasklet whose root frame is `frame` (a soft frame value,
   // e.g. `Producer{.out = &ch}`), at the back of its priority level.
@@ -74,9 +83,10 @@ class Scheduler {
 
   // Watchdog run (Stackless' run(timeout)): runs at most `step_budget` frame steps.
   // If the budget runs out, the running tasklet is interrupted at its next step
-  // boundary (a call, STASIS_POLL), paused, and returned; insert() it to resume it
-  // where it stopped. Atomic tasklets are not interrupted. Returns null when the
-  // scheduler went idle first (and throws like run()).
+  // boundary (a call, STASIS_POLL), paused, and returned; if it runs out between
+  // tasklets, the next runnable one is paused before its first step and returned.
+  // insert() it to resume it where it stopped. Atomic tasklets are not interrupted.
+  // Returns null when the scheduler went idle first (and throws like run()).
   TaskletRef run(std::uint64_t step_budget);
 
   // Runs until `done()` is true (checked whenever a tasklet suspends) or the
@@ -88,7 +98,7 @@ class Scheduler {
   bool running() const noexcept { return running_; }
 
   std::size_t runnable_count() const noexcept { return runnable_count_; }
-  std::size_t blocked_count() const noexcept { return blocked_.count; }
+  std::size_t blocked_count() const noexcept { return blocked_.count + channel_blocked_; }
   std::size_t alive_count() const noexcept { return alive_count_; }
   std::size_t pending_timers() const noexcept { return timers_.size(); }
   // Frame steps executed so far (each frame resume, each STASIS_POLL).
@@ -147,6 +157,7 @@ class Scheduler {
   };
   static constexpr int kLevels = kMaxPriority - kMinPriority + 1;
 
+  static Scheduler& create_current();
   TaskletRef run_loop(std::uint64_t step_budget, const std::function<bool()>* done);
   // Runs t's frames until it suspends (true) or is preempted (false).
   bool run_soft(Tasklet* t);
@@ -161,7 +172,8 @@ class Scheduler {
   List levels_[kLevels];
   std::uint32_t nonempty_ = 0;
   std::size_t runnable_count_ = 0;
-  List blocked_;
+  List blocked_;                // blocked in select, sleep or switch
+  std::size_t channel_blocked_ = 0;  // blocked in send/receive: found through the channels
   List paused_;
   std::size_t alive_count_ = 0;
   Tasklet* current_ = nullptr;
@@ -175,13 +187,97 @@ class Scheduler {
   std::uint32_t switches_since_timer_check_ = 0;
   std::vector<std::pair<HookId, SwitchHook>> hooks_;
   HookId next_hook_id_ = 1;
-  std::unordered_map<std::uint64_t, std::string> names_;
+  // Keyed by address, not id: ids restart with each scheduler, and a handle may
+  // outlive its scheduler while a later one on the thread names its own tasklets.
+  std::unordered_map<const Tasklet*, std::string> names_;
   std::deque<std::pair<std::uint64_t, std::exception_ptr>> unhandled_;
   bool owned_by_thread_ = false;
   TaskletRef hook_prev_;  // the last tasklet switched in, while switch hooks run
 
   friend class Ctx;
 };
+
+// --- Hot paths, inline: every switch goes through them. ---
+
+inline void Scheduler::List::push_back(Tasklet* t) noexcept {
+  t->link_next_ = nullptr;
+  t->link_prev_ = tail;
+  if (tail) tail->link_next_ = t; else head = t;
+  tail = t;
+  ++count;
+}
+
+inline void Scheduler::List::push_front(Tasklet* t) noexcept {
+  t->link_prev_ = nullptr;
+  t->link_next_ = head;
+  if (head) head->link_prev_ = t; else tail = t;
+  head = t;
+  ++count;
+}
+
+inline void Scheduler::List::remove(Tasklet* t) noexcept {
+  if (t->link_prev_) t->link_prev_->link_next_ = t->link_next_; else head = t->link_next_;
+  if (t->link_next_) t->link_next_->link_prev_ = t->link_prev_; else tail = t->link_prev_;
+  t->link_prev_ = t->link_next_ = nullptr;
+  --count;
+}
+
+inline Tasklet* Scheduler::List::pop_front() noexcept {
+  Tasklet* t = head;
+  if (!t) return nullptr;
+  head = t->link_next_;  // the head's link_prev_ is already null
+  if (head) head->link_prev_ = nullptr; else tail = nullptr;
+  t->link_next_ = nullptr;
+  --count;
+  return t;
+}
+
+inline void Scheduler::make_runnable(Tasklet* t, bool front) {
+  int level = t->priority_ - kMinPriority;
+  t->state_ = TaskletState::kRunnable;
+  if (front) levels_[level].push_front(t); else levels_[level].push_back(t);
+  nonempty_ |= 1u << level;
+  ++runnable_count_;
+}
+
+inline Tasklet* Scheduler::pop_runnable() noexcept {
+  if (!nonempty_) return nullptr;
+  int level = 31 - __builtin_clz(nonempty_);
+  Tasklet* t = levels_[level].pop_front();
+  if (Tasklet* next = levels_[level].head) {
+    // Long queues outgrow the caches: start loading the next tasklet's header
+    // while this one runs.
+    __builtin_prefetch(next);
+    __builtin_prefetch(reinterpret_cast<char*>(next) + 64);
+  } else {
+    nonempty_ &= ~(1u << level);
+  }
+  --runnable_count_;
+  return t;
+}
+
+inline void Scheduler::block_current(WaitKind kind) {
+  Tasklet* t = current_;
+  t->state_ = TaskletState::kBlocked;
+  t->wait_ = kind;
+  // A tasklet blocked in send/receive is already queued on its channel; the
+  // channel registry finds it for reports, so the hot path skips the list.
+  if (kind == WaitKind::kSend || kind == WaitKind::kReceive) {
+    ++channel_blocked_;
+  } else {
+    blocked_.push_back(t);
+  }
+}
+
+inline void Scheduler::unblock(Tasklet* t) noexcept {
+  if (t->wait_ == WaitKind::kSend || t->wait_ == WaitKind::kReceive) {
+    --channel_blocked_;
+  } else {
+    blocked_.remove(t);
+  }
+  t->wait_ = WaitKind::kNone;
+  t->state_ = TaskletState::kPaused;
+}
 
 }  // namespace stasis
 

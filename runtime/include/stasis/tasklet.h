@@ -16,6 +16,7 @@
 #define STASIS_TASKLET_H_
 
 #include <any>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -133,12 +134,15 @@ class Tasklet {
   static constexpr std::uint8_t kBlockTrap = 2;
   static constexpr std::uint8_t kStarted = 4;
   static constexpr std::uint8_t kNamed = 8;  // name kept in the scheduler's side table
+  static constexpr std::uint8_t kSlept = 16;  // has slept: timer-heap entries may reference it
 
   Tasklet(std::uint64_t id, FrameBase* root) noexcept : top_(root), id_(id) {}
   ~Tasklet();
   void destroy() noexcept;
   // Destroys all frames innermost first.
   void drop_frames() noexcept;
+  // The tasklet whose embedded waiter_ is w (offsetof on a non-standard-layout
+  // class: supported by GCC and Clang for classes without virtual bases).
   static Tasklet* from_waiter(Waiter* w) noexcept;
   [[noreturn]] void throw_result_error(const char* why) const;
 
@@ -182,6 +186,13 @@ class TaskletRef {
  private:
   Tasklet* t_ = nullptr;
 };
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+inline Tasklet* Tasklet::from_waiter(Waiter* w) noexcept {
+  return reinterpret_cast<Tasklet*>(reinterpret_cast<char*>(w) - offsetof(Tasklet, waiter_));
+}
+#pragma GCC diagnostic pop
 
 template <class T>
 T Tasklet::result() const {

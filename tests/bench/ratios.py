@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Runs stasis_bench and prints each Stasis/peer pair, the ratio peer/stasis and
+the performance goals with PASS/MISS. A report: it exits 0 whether goals pass or
+not (non-zero only when the benchmark cannot be run or read).
+
+  python3 tests/bench/ratios.py [path/to/stasis_bench] [--repetitions N]
+                                [--json results.json] [--save results.json]
+
+Without a path it looks for build/tests/bench/stasis_bench in the current
+directory, then in the repository root. With --repetitions N every timed
+benchmark runs N times (interleaved) and the best time per item is kept, which
+filters out noise from other processes. Memory benchmarks run once, first, in
+their own process (their RSS counter needs a fresh heap).
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+GOAL_PINGPONG = 5.0     # ping-pong at least 5x faster than Boost.Fiber
+GOAL_SPAWN = 50.0       # spawn + run at least 50x faster than Boost.Fiber
+GOAL_MEMORY = 128.0     # at most 128 bytes per parked soft tasklet (frame fields excluded)
+
+DEFAULT_BINARY = os.path.join("build", "tests", "bench", "stasis_bench")
+
+
+def find_binary(path):
+    if path:
+        return path
+    repo_root = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    for base in (os.getcwd(), repo_root):
+        candidate = os.path.join(base, DEFAULT_BINARY)
+        if os.path.exists(candidate):
+            return candidate
+    return DEFAULT_BINARY
+
+
+def run_once(binary, extra):
+    cmd = [binary, "--benchmark_format=json"] + extra
+    print("running: %s" % " ".join(cmd), file=sys.stderr, flush=True)
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, check=False)
+    except OSError as e:
+        sys.exit("ratios.py: cannot run %s: %s (build it with -DSTASIS_BUILD_BENCH=ON)" % (binary, e))
+    if proc.returncode != 0:
+        sys.exit("ratios.py: %s exited with status %d" % (binary, proc.returncode))
+    try:
+        return json.loads(proc.stdout.decode())
+    except ValueError as e:
+        sys.exit("ratios.py: output of %s is not JSON: %s" % (binary, e))
+
+
+def run_bench(binary, repetitions):
+    """Memory benchmarks run first and once, in their own process, so that the RSS
+    they report comes from a fresh heap; the timed pairs then run `repetitions`
+    times, interleaved, so that a burst of load elsewhere hits both sides."""
+    doc = run_once(binary, ["--benchmark_filter=^memory/"])
+    timed = ["--benchmark_filter=^(pingpong|spawn)/"]
+    if repetitions > 1:
+        timed += ["--benchmark_repetitions=%d" % repetitions, "--benchmark_enable_random_interleaving=true"]
+    doc["benchmarks"] = doc.get("benchmarks", []) + run_once(binary, timed).get("benchmarks", [])
+    return doc
+
+
+def label_of(name):
+    """'spawn/boost_fiber/x/1000000/real_time' -> 'spawn/boost_fiber/x'."""
+    parts = name.split("/")
+    while parts and (re.fullmatch(r"\d+|real_time|manual_time|iterations:\d+|repeats:\d+", parts[-1])):
+        parts.pop()
+    return "/".join(parts)
+
+
+def collect(doc):
+    """label -> dict of counters (best time per item over repetitions), or error."""
+    out = {}
+    for b in doc.get("benchmarks", []):
+        if b.get("run_type", "iteration") != "iteration":
+            continue
+        label = label_of(b.get("run_name", b["name"]))
+        if b.get("error_occurred"):
+            out[label] = {"error": b.get("error_message", "error")}
+            continue
+        prev = out.get(label)
+        cur = {k: v for k, v in b.items() if isinstance(v, (int, float))}
+        if prev is None or "error" in prev:
+            out[label] = cur
+            continue
+        for k, v in cur.items():  # keep the best of the repetitions
+            if k.startswith("ns_per_"):
+                prev[k] = min(prev.get(k, v), v)
+            elif k == "items_per_second":
+                prev[k] = max(prev.get(k, v), v)
+    return out
+
+
+def ns_per_item(r, key):
+    if r is None or "error" in r:
+        return None
+    if key in r:
+        return float(r[key])
+    if r.get("items_per_second"):
+        return 1e9 / float(r["items_per_second"])
+    return None
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 100000:
+        return "%.0f%s" % (v, unit)
+    if abs(v) >= 100:
+        return "%.1f%s" % (v, unit)
+    return "%.2f%s" % (v, unit)
+
+
+def table(rows, header):
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, header))
+    print(line)
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join("%-*s" % (w, c) for w, c in zip(widths, r)))
+
+
+def verdict(ok):
+    return "PASS" if ok else "MISS"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binary", nargs="?", help="path to stasis_bench (default %s)" % DEFAULT_BINARY)
+    ap.add_argument("--repetitions", type=int, default=1, help="runs per benchmark; the best is kept")
+    ap.add_argument("--json", help="read results from this JSON file instead of running the benchmark")
+    ap.add_argument("--save", help="also write the benchmark's JSON output here")
+    args = ap.parse_args()
+
+    if args.json:
+        try:
+            with open(args.json) as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as e:
+            sys.exit("ratios.py: cannot read %s: %s" % (args.json, e))
+    else:
+        doc = run_bench(find_binary(args.binary), args.repetitions)
+    if args.save:
+        with open(args.save, "w") as f:
+            json.dump(doc, f, indent=1)
+    res = collect(doc)
+    ctx = doc.get("context", {})
+    print("stasis_bench on %s CPUs @ %s MHz, %s build of the benchmark library; best of %d run(s)\n"
+          % (ctx.get("num_cpus", "?"), ctx.get("mhz_per_cpu", "?"), ctx.get("library_build_type", "?"),
+             max(args.repetitions, 1)))
+
+    goals = []
+
+    # 1. Channel ping-pong round trip.
+    s = ns_per_item(res.get("pingpong/stasis"), "ns_per_roundtrip")
+    p = ns_per_item(res.get("pingpong/boost_fiber"), "ns_per_roundtrip")
+    ratio = p / s if s and p else None
+    print("1. Channel ping-pong, ns per round trip (two unbuffered channels, one thread)")
+    table([["stasis soft tasklets", fmt(s), ""],
+           ["boost.fiber unbuffered_channel", fmt(p), fmt(ratio, "x")]],
+          ["side", "ns/round trip", "peer/stasis"])
+    goals.append(("ping-pong >= %gx faster than Boost.Fiber" % GOAL_PINGPONG, fmt(ratio, "x"),
+                  ratio is not None and ratio >= GOAL_PINGPONG))
+    print()
+
+    # 2. Spawn + run to completion.
+    s = ns_per_item(res.get("spawn/stasis"), "ns_per_task")
+    peers = sorted((ns_per_item(r, "ns_per_task"), label) for label, r in res.items()
+                   if label.startswith("spawn/boost_fiber") and ns_per_item(r, "ns_per_task") is not None)
+    print("2. Spawn + run to completion of 1,000,000 trivial tasks, ns per task")
+    rows = [["stasis (all spawned, then run)", fmt(s), "", "<- the goal's stasis side"]]
+    sb = ns_per_item(res.get("spawn/stasis_batch1024"), "ns_per_task")
+    if sb is not None:
+        rows.append(["stasis_batch1024 (context: cache-resident)", fmt(sb), "", ""])
+    for ns, label in peers:
+        rows.append([label[len("spawn/"):], fmt(ns), fmt(ns / s if s else None, "x"),
+                     "<- fastest peer" if (ns, label) == peers[0] else ""])
+    for label, r in res.items():
+        if label.startswith("spawn/") and "error" in r:
+            rows.append([label[len("spawn/"):], "error: " + r["error"], "", ""])
+    table(rows, ["side", "ns/task", "peer/stasis", ""])
+    best = peers[0] if peers else (None, None)
+    ratio = best[0] / s if s and best[0] else None
+    goals.append(("spawn+run >= %gx faster than Boost.Fiber (fastest peer: %s)" % (GOAL_SPAWN, (best[1] or "none")[len("spawn/boost_fiber/"):]),
+                  fmt(ratio, "x"), ratio is not None and ratio >= GOAL_SPAWN))
+    print()
+
+    # 3. Memory per parked tasklet.
+    m = res.get("memory/stasis") or {}
+    print("3. Memory per parked tasklet (blocked receiving on a channel), bytes each")
+    rows = []
+    if "error" in m:
+        rows.append(["stasis", "error: " + m["error"], "", "", "", ""])
+    elif m:
+        rows.append(["stasis soft tasklet", fmt(m.get("requested_bytes")), fmt(m.get("overhead_bytes")),
+                     fmt(m.get("malloc_bytes")), fmt(m.get("rss_bytes")), fmt(m.get("allocs"))])
+    for label, r in sorted(res.items()):
+        if label.startswith("memory/boost_fiber"):
+            if "error" in r:
+                rows.append([label[len("memory/"):], "error: " + r["error"], "", "", "", ""])
+                continue
+            rows.append([label[len("memory/"):], fmt(r.get("requested_bytes")), fmt(r.get("overhead_bytes")),
+                         fmt(r.get("malloc_bytes")), fmt(r.get("rss_bytes")), fmt(r.get("allocs"))])
+    table(rows, ["side", "requested", "w/o fields", "malloc heap", "RSS", "allocs"])
+    if m and "error" not in m:
+        print("   stasis: frame fields %s B excluded; sizeof(FrameBase) + sizeof(Tasklet) = %s B"
+              % (fmt(m.get("field_bytes")), fmt(m.get("sizeof_header"))))
+        for label, r in sorted(res.items()):
+            if label.startswith("memory/boost_fiber") and "error" not in r and m.get("rss_bytes"):
+                print("   %s: %s x the stasis RSS per parked task" %
+                      (label[len("memory/"):], fmt(r.get("rss_bytes", 0) / m["rss_bytes"])))
+    over = m.get("overhead_bytes") if "error" not in m else None
+    goals.append(("memory per parked soft tasklet <= %g bytes (requested, frame fields excluded)" % GOAL_MEMORY,
+                  fmt(over, " B"), over is not None and over <= GOAL_MEMORY))
+    print()
+
+    print("Goals")
+    table([[g, v, verdict(ok)] for g, v, ok in goals], ["goal", "measured", "result"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
