@@ -188,6 +188,12 @@ def main():
     ratio = best[0] / s if s and best[0] else None
     goals.append(("spawn+run >= %gx faster than Boost.Fiber (fastest peer: %s)" % (GOAL_SPAWN, (best[1] or "none")[len("spawn/boost_fiber/"):]),
                   fmt(ratio, "x"), ratio is not None and ratio >= GOAL_SPAWN))
+    # The same goal against Boost.Fiber used as documented: fiber(fn) + join with
+    # the default stack allocator (fixedsize_stack, 128 KiB).
+    d = ns_per_item(res.get("spawn/boost_fiber/default_stack_128k/post_join_batch1024"), "ns_per_task")
+    dratio = d / s if s and d else None
+    goals.append(("spawn+run >= %gx faster than Boost.Fiber default usage (fiber + join, default stack)" % GOAL_SPAWN,
+                  fmt(dratio, "x"), dratio is not None and dratio >= GOAL_SPAWN))
     print()
 
     # 3. Memory per parked tasklet.
