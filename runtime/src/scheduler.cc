@@ -139,6 +139,10 @@ void Scheduler::wake_for_switch(Tasklet* t) {
   if (t->state_ == TaskletState::kRunnable && (t->flags_ & Tasklet::kStarted)) {
     throw TaskletStateError(t->label() + " is runnable, not waiting in a switch; it cannot be switched to");
   }
+  if (t->slot_.has_value()) {  // e.g. woken by a channel, then paused before it ran
+    throw TaskletStateError(t->label() +
+                            " holds a value it has not taken yet; a switch would overwrite it (insert() it instead)");
+  }
   detach(t);
   make_runnable(t, true);
 }
