@@ -115,6 +115,7 @@ class Ctx {
     return true;
   }
   bool sleep_until(Scheduler::Clock::time_point when) {
+    if (when <= Scheduler::Clock::now()) return schedule();
     s_.sleep_current_until(when);
     return true;
   }

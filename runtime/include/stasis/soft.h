@@ -99,6 +99,10 @@
 #define STASIS_SLEEP(cx, d) STASIS_SLEEP_AT_(cx, d, __COUNTER__)
 #define STASIS_SLEEP_AT_(cx, d, K) STASIS_SUSPEND_IF_(K, (cx).sleep_for(d), (void)0)
 
+// Sleeps until a Scheduler::Clock (steady_clock) time point; a yield if it has passed.
+#define STASIS_SLEEP_UNTIL(cx, when) STASIS_SLEEP_UNTIL_AT_(cx, when, __COUNTER__)
+#define STASIS_SLEEP_UNTIL_AT_(cx, when, K) STASIS_SUSPEND_IF_(K, (cx).sleep_until(when), (void)0)
+
 // Greenlet switch: hands `value` to tasklet `target`, runs it, and waits until
 // something switches back; the value switched back lands in dest.
 #define STASIS_SWITCH(cx, target, value, dest) STASIS_SWITCH_AT_(cx, target, value, dest, __COUNTER__)
