@@ -11,9 +11,12 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "stasis/stasis.h"
+#include "test_frames.h"
+#include "test_support.h"
 
 namespace {
 
@@ -26,34 +29,16 @@ using stasis::Step;
 using stasis::TaskletRef;
 using stasis::TaskletState;
 using stasis::WaitKind;
-
-using Log = std::vector<std::string>;
-
-std::string what_of(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "<not a std::exception>";
-  }
-}
-
-template <class E>
-bool holds(const std::exception_ptr& e) {
-  if (!e) return false;
-  try {
-    std::rethrow_exception(e);
-  } catch (const E&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using stasis_test::contains;
+using stasis_test::holds;
+using stasis_test::Log;
+using stasis_test::Note;
+using stasis_test::Producer;
+using stasis_test::RecvOne;
+using stasis_test::RunExpectingDeadlock;
+using stasis_test::SendExc;
+using stasis_test::SendOne;
+using stasis_test::what_of;
 
 // An exception carrying Python-style args, like ValueError(1, 2, 3).
 struct ArgsError : std::runtime_error {
@@ -61,68 +46,7 @@ struct ArgsError : std::runtime_error {
   ArgsError(const std::string& what, std::vector<int> a) : std::runtime_error(what), args(std::move(a)) {}
 };
 
-// --- Frames. ---
-
-// Logs "<tag> sending", sends v, logs "<tag> sent".
-struct SendOne : Frame<SendOne> {
-  Channel<int>* ch = nullptr;
-  int v = 0;
-  Log* log = nullptr;
-  std::string tag = "S";
-  STASIS_FIELDS(ch, v, log, tag)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    if (log) log->push_back(tag + " sending");
-    STASIS_SEND(cx, *ch, v);
-    if (log) log->push_back(tag + " sent");
-    STASIS_END(cx);
-  }
-};
-
-// Logs "<tag> receiving", receives, logs "<tag> got <v>", returns v.
-struct RecvOne : Frame<RecvOne> {
-  Channel<int>* ch = nullptr;
-  Log* log = nullptr;
-  std::string tag = "R";
-  int got = -1;
-  STASIS_FIELDS(ch, log, tag, got)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    if (log) log->push_back(tag + " receiving");
-    STASIS_RECEIVE(cx, *ch, got);
-    if (log) log->push_back(tag + " got " + std::to_string(got));
-    STASIS_RETURN(cx, got);
-    STASIS_END(cx);
-  }
-};
-
-// Logs its tag once.
-struct Note : Frame<Note> {
-  Log* log = nullptr;
-  std::string tag = "O";
-  STASIS_FIELDS(log, tag)
-  Step run(Ctx&) {
-    log->push_back(tag);
-    return Step::kReturn;
-  }
-};
-
-// Sends 0..n-1, logging "sent i" after each send completes.
-struct Producer : Frame<Producer> {
-  Channel<int>* out = nullptr;
-  int n = 0;
-  Log* log = nullptr;
-  int i = 0;
-  STASIS_FIELDS(out, n, log, i)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    for (i = 0; i < n; ++i) {
-      STASIS_SEND(cx, *out, i);
-      if (log) log->push_back("sent " + std::to_string(i));
-    }
-    STASIS_END(cx);
-  }
-};
+// --- Frames (SendOne, RecvOne, Note, Producer, SendExc: test_frames.h). ---
 
 // Receives n ints and returns them.
 struct Collect : Frame<Collect> {
@@ -161,39 +85,8 @@ struct Drain : Frame<Drain> {
   }
 };
 
-// Sums n ints.
-struct Summer : Frame<Summer> {
-  Channel<int>* in = nullptr;
-  int n = 0;
-  int i = 0, v = 0, sum = 0;
-  STASIS_FIELDS(in, n, i, v, sum)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    for (i = 0; i < n; ++i) {
-      STASIS_RECEIVE(cx, *in, v);
-      sum += v;
-    }
-    STASIS_RETURN(cx, sum);
-    STASIS_END(cx);
-  }
-};
-
-// Sends exception e (STASIS_SEND_EXCEPTION), logging before and after.
-struct SendExc : Frame<SendExc> {
-  Channel<int>* ch = nullptr;
-  std::exception_ptr e;
-  Log* log = nullptr;
-  STASIS_FIELDS(ch, e, log)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    if (log) log->push_back("sending exception");
-    STASIS_SEND_EXCEPTION(cx, *ch, e);
-    if (log) log->push_back("sent exception");
-    STASIS_END(cx);
-  }
-};
-
-// Runs a child frame, catching what it throws into *err (and counting catches).
+// Runs a child frame, catching what it throws into *err (and counting catches). The
+// child is moved into the call: it runs once, and frames with a Tracker do not copy.
 template <class Child>
 struct Catch : Frame<Catch<Child>> {
   Child child;
@@ -202,7 +95,7 @@ struct Catch : Frame<Catch<Child>> {
   STASIS_FIELDS(child, err, caught)
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
-    STASIS_TRY_CALL(cx, *err, child);
+    STASIS_TRY_CALL(cx, *err, std::move(child));
     if (*err && caught) ++*caught;
     STASIS_END(cx);
   }
@@ -247,40 +140,9 @@ struct PlainReceive : Frame<PlainReceive> {
   Step run(Ctx& cx) { return cx.return_value(ch->receive()); }
 };
 
-// Closes a channel.
-struct Closer : Frame<Closer> {
-  stasis::ChannelBase* ch = nullptr;
-  Log* log = nullptr;
-  STASIS_FIELDS(ch, log)
-  Step run(Ctx&) {
-    if (log) log->push_back("close");
-    ch->close();
-    return Step::kReturn;
-  }
-};
-
-// Runs a 5-value producer/summer pipeline on `s`: proves the scheduler still works.
-void ExpectPipelineWorks(Scheduler& s) {
-  Channel<int> ch(ChannelOptions{.name = "pipeline"});
-  s.spawn(Producer{.out = &ch, .n = 5});
-  TaskletRef sum = s.spawn(Summer{.in = &ch, .n = 5});
-  s.run();
-  EXPECT_EQ(sum->result<int>(), 0 + 1 + 2 + 3 + 4);
-  EXPECT_EQ(ch.balance(), 0);
-  EXPECT_EQ(s.alive_count(), 0u);
-  EXPECT_EQ(s.blocked_count(), 0u);
-}
-
-// Runs `s` expecting a deadlock; returns the report.
-std::vector<stasis::BlockedTasklet> RunExpectingDeadlock(Scheduler& s) {
-  try {
-    s.run();
-  } catch (const stasis::Deadlock& d) {
-    return d.blocked();
-  }
-  ADD_FAILURE() << "run() did not report a deadlock";
-  return {};
-}
+// The shared pipeline check (test_frames.h) plus this suite's own: the pipeline
+// channel ends balanced.
+void ExpectPipelineWorks(Scheduler& s) { EXPECT_EQ(stasis_test::ExpectPipelineWorks(s), 0); }
 
 // ======================================================================
 // Stackless test_channel.py (TestChannels)

@@ -13,6 +13,7 @@
 #include "test_support.h"
 
 using namespace stasis;
+using stasis_test::contains;
 using stasis_test::Tracker;
 
 namespace {
@@ -87,48 +88,23 @@ struct AlsoRegistered : Frame<AlsoRegistered> {
 };
 STASIS_REGISTER_FRAME(AlsoRegistered, "stasis.test.frame.AlsoRegistered", 1);
 
-// Registered only inside forked children (death tests), so the conflicts they
-// create never reach the registry of the test process itself.
-struct DupA : Frame<DupA> {
-  int a = 0;
-  STASIS_FIELDS(a)
+// Frames that do nothing, one distinct type per Tag: registered only inside forked
+// children (death tests), so the conflicts they create never reach the registry of
+// the test process itself.
+template <int Tag>
+struct Blank : Frame<Blank<Tag>> {
+  int x = 0;
+  STASIS_FIELDS(x)
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
     STASIS_END(cx);
   }
 };
-struct DupB : Frame<DupB> {
-  int b = 0;
-  STASIS_FIELDS(b)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    STASIS_END(cx);
-  }
-};
-struct TwoNames : Frame<TwoNames> {
-  int c = 0;
-  STASIS_FIELDS(c)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    STASIS_END(cx);
-  }
-};
-struct EmptyName : Frame<EmptyName> {
-  int e = 0;
-  STASIS_FIELDS(e)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    STASIS_END(cx);
-  }
-};
-struct VersionZero : Frame<VersionZero> {
-  int z = 0;
-  STASIS_FIELDS(z)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    STASIS_END(cx);
-  }
-};
+using DupA = Blank<1>;
+using DupB = Blank<2>;
+using TwoNames = Blank<3>;
+using EmptyName = Blank<4>;
+using VersionZero = Blank<5>;
 
 std::vector<std::string> field_names(const FrameBase& f) {
   std::vector<std::string> out;
@@ -417,14 +393,6 @@ TEST(Registry, ReRegisteringTheSameTypeUnderItsNameIsHarmless) {
 
 namespace {
 
-#define CHILD_CHECK(cond)                                               \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      std::fprintf(stderr, "child check failed: %s (line %d)\n", #cond, __LINE__); \
-      std::exit(1);                                                     \
-    }                                                                   \
-  } while (0)
-
 template <class F>
 std::string registry_error_of(F&& f) {
   try {
@@ -436,8 +404,6 @@ std::string registry_error_of(F&& f) {
   }
   return "<no exception>";
 }
-
-bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
 [[noreturn]] void duplicate_name_child() {
   FrameRegistry& reg = FrameRegistry::instance();

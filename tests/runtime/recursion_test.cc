@@ -362,14 +362,6 @@ TEST(Recursion, TryCallCatchesNonStdExceptions) {
 
 namespace {
 
-#define CHILD_CHECK(cond)                                                              \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      std::fprintf(stderr, "child check failed: %s (line %d)\n", #cond, __LINE__);     \
-      std::exit(1);                                                                    \
-    }                                                                                  \
-  } while (0)
-
 // Caps the address space at what is mapped now plus `headroom` bytes.
 bool limit_address_space(std::size_t headroom) {
   std::FILE* f = std::fopen("/proc/self/statm", "r");

@@ -15,13 +15,19 @@
 #include <vector>
 
 #include "stasis/stasis.h"
+#include "test_frames.h"
 #include "test_support.h"
 
 using namespace stasis;
 using namespace std::chrono_literals;
 using stasis_test::holds;
+using stasis_test::Killer;
+using stasis_test::PollLoop;
+using stasis_test::RecvOne;
+using stasis_test::SendOne;
 using stasis_test::Tracker;
 using stasis_test::what_of;
+using stasis_test::Worker;
 
 namespace {
 
@@ -54,23 +60,6 @@ struct RoundRobin : Frame<RoundRobin> {
   }
 };
 
-// Sums 0..n-1 with a preemption point per iteration.
-struct PollLoop : Frame<PollLoop> {
-  int n = 0;
-  int i = 0;
-  long long sum = 0;
-  STASIS_FIELDS(n, i, sum)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    for (i = 0; i < n; ++i) {
-      sum += i;
-      STASIS_POLL(cx);
-    }
-    STASIS_RETURN(cx, sum);
-    STASIS_END(cx);
-  }
-};
-
 // Sleeps for `d`, then logs its tag.
 struct SleepThenLog : Frame<SleepThenLog> {
   std::chrono::milliseconds d{0};
@@ -99,50 +88,6 @@ struct SleepThenSend : Frame<SleepThenSend> {
   }
 };
 
-// Receives one value and returns it.
-struct Receive : Frame<Receive> {
-  Channel<int>* ch = nullptr;
-  int v = 0;
-  Tracker tracker;
-  STASIS_FIELDS(v)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    STASIS_RECEIVE(cx, *ch, v);
-    STASIS_RETURN(cx, v);
-    STASIS_END(cx);
-  }
-};
-
-// Sends one value.
-struct Send : Frame<Send> {
-  Channel<int>* ch = nullptr;
-  int v = 0;
-  Tracker tracker;
-  STASIS_FIELDS(v)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    STASIS_SEND(cx, *ch, v);
-    STASIS_END(cx);
-  }
-};
-
-// Kills `target`, or throws into it.
-struct KillIt : Frame<KillIt> {
-  Tasklet* target = nullptr;
-  bool throw_instead = false;
-  int unused = 0;
-  STASIS_FIELDS(unused)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    if (throw_instead) {
-      target->raise(std::runtime_error("woken from sleep"));
-    } else {
-      target->kill();
-    }
-    STASIS_END(cx);
-  }
-};
-
 // Calls the scheduler's run() from inside a tasklet.
 struct ReEnter : Frame<ReEnter> {
   int mode = 0;  // 0: run(), 1: run(budget), 2: run_until
@@ -152,20 +97,6 @@ struct ReEnter : Frame<ReEnter> {
     if (mode == 0) cx.scheduler().run();
     if (mode == 1) cx.scheduler().run(100);
     if (mode == 2) cx.scheduler().run_until([] { return true; });
-    STASIS_END(cx);
-  }
-};
-
-// Steps: polls, then yields.
-struct Worker : Frame<Worker> {
-  int polls = 0;
-  int yields = 0;
-  int i = 0;
-  STASIS_FIELDS(polls, yields, i)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    for (i = 0; i < polls; ++i) STASIS_POLL(cx);
-    for (i = 0; i < yields; ++i) STASIS_SCHEDULE(cx);
     STASIS_END(cx);
   }
 };
@@ -214,14 +145,6 @@ struct PollThenFail : Frame<PollThenFail> {
 };
 
 using Pair = std::pair<std::uint64_t, std::uint64_t>;  // (prev id, next id), 0 for null
-
-#define CHILD_CHECK(cond)                                                              \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      std::fprintf(stderr, "child check failed: %s (line %d)\n", #cond, __LINE__);     \
-      std::exit(1);                                                                    \
-    }                                                                                  \
-  } while (0)
 
 }  // namespace
 
@@ -476,7 +399,7 @@ TEST(Scheduler, SleepingTaskletIsBlockedOnSleep) {
 TEST(Scheduler, SleepingSenderIsNotADeadlock) {
   Scheduler s;
   Channel<int> ch;
-  auto r = s.spawn(Receive{.ch = &ch});
+  auto r = s.spawn(RecvOne{.ch = &ch});
   s.spawn(SleepThenSend{.d = 15ms, .ch = &ch, .v = 123});
   EXPECT_NO_THROW(s.run());
   EXPECT_EQ(r->result<int>(), 123);
@@ -489,21 +412,22 @@ namespace {
   Scheduler s;
   std::vector<std::string> log;
   auto sleeper = s.spawn(SleepThenLog{.d = std::chrono::hours(24), .log = &log, .tag = "killed sleeper woke"});
-  s.spawn(KillIt{.target = sleeper.get()});
+  s.spawn(Killer{.target = sleeper.get()});
   s.run();
   CHILD_CHECK(sleeper->state() == TaskletState::kKilled);
 
   // Thrown into: it wakes at once and ends with the exception.
   auto sleeper2 = s.spawn(SleepThenLog{.d = std::chrono::hours(24), .log = &log, .tag = "thrown sleeper went on"});
-  s.spawn(KillIt{.target = sleeper2.get(), .throw_instead = true});
+  s.spawn(Killer{.target = sleeper2.get(),
+                 .to_throw = std::make_exception_ptr(std::runtime_error("woken from sleep"))});
   s.run();
   CHILD_CHECK(what_of(sleeper2->exception()) == "woken from sleep");
 
   // A killed sleeper does not hide a deadlock either.
   Channel<int> ch({.name = "never fed"});
-  auto stuck = s.spawn(Receive{.ch = &ch});
+  auto stuck = s.spawn(RecvOne{.ch = &ch});
   auto sleeper3 = s.spawn(SleepThenLog{.d = std::chrono::hours(24), .log = &log, .tag = "third"});
-  s.spawn(KillIt{.target = sleeper3.get()});
+  s.spawn(Killer{.target = sleeper3.get()});
   bool deadlock = false;
   try {
     s.run();
@@ -531,7 +455,7 @@ TEST(Scheduler, UnobservedSleeperThrownIntoIsReported) {
   std::vector<std::string> log;
   Tasklet* sleeper = s.spawn(SleepThenLog{.d = std::chrono::hours(24), .log = &log, .tag = "woke"}).get();
   const std::uint64_t id = sleeper->id();
-  s.spawn(KillIt{.target = sleeper, .throw_instead = true});
+  s.spawn(Killer{.target = sleeper, .to_throw = std::make_exception_ptr(std::runtime_error("woken from sleep"))});
   try {
     s.run();
     FAIL() << "the unobserved failure was not reported";
@@ -551,9 +475,9 @@ TEST(Scheduler, DeadlockListsEachBlockedTaskletAndSchedulerStaysUsable) {
   Channel<int> jobs({.name = "jobs"});
   Channel<int> out({.name = "out"});
   int destroyed = 0;
-  auto reader = s.spawn(Receive{.ch = &jobs}, {.name = "reader"});
-  auto writer = s.spawn(Send{.ch = &out, .v = 1, .tracker = Tracker(&destroyed)}, {.name = "writer"});
-  auto anon = s.spawn(Receive{.ch = &jobs});
+  auto reader = s.spawn(RecvOne{.ch = &jobs}, {.name = "reader"});
+  auto writer = s.spawn(SendOne{.ch = &out, .v = 1, .tracker = Tracker(&destroyed)}, {.name = "writer"});
+  auto anon = s.spawn(RecvOne{.ch = &jobs});
   try {
     s.run();
     FAIL() << "run() did not report the deadlock";
@@ -673,10 +597,10 @@ TEST(Scheduler, DestructorKillsEveryAliveTasklet) {
   TaskletRef blocked, runnable, paused;
   {
     Scheduler s;
-    blocked = s.spawn(Receive{.ch = &ch, .tracker = Tracker(&destroyed)});
+    blocked = s.spawn(RecvOne{.ch = &ch, .tracker = Tracker(&destroyed)});
     EXPECT_THROW(s.run(), Deadlock);
-    runnable = s.spawn(Receive{.ch = &ch, .tracker = Tracker(&destroyed)});
-    paused = s.spawn(Receive{.ch = &ch, .tracker = Tracker(&destroyed)});
+    runnable = s.spawn(RecvOne{.ch = &ch, .tracker = Tracker(&destroyed)});
+    paused = s.spawn(RecvOne{.ch = &ch, .tracker = Tracker(&destroyed)});
     paused->remove();
   }
   EXPECT_EQ(destroyed, 3);
@@ -725,7 +649,7 @@ TEST(Scheduler, SwitchHooksAtPreemptionAndDeadlock) {
 
   pairs.clear();
   Channel<int> ch;
-  auto r = s.spawn(Receive{.ch = &ch});
+  auto r = s.spawn(RecvOne{.ch = &ch});
   EXPECT_THROW(s.run(), Deadlock);
   EXPECT_EQ(pairs, (std::vector<Pair>{{0, r->id()}, {r->id(), 0}}));
   r->kill();

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "stasis/stasis.h"
+#include "test_frames.h"
+#include "test_support.h"
 
 namespace {
 
@@ -22,36 +24,19 @@ using stasis::Step;
 using stasis::TaskletRef;
 using stasis::TaskletState;
 using stasis::WaitKind;
+using stasis_test::Closer;
+using stasis_test::contains;
+using stasis_test::ExpectPipelineWorks;
+using stasis_test::holds;
+using stasis_test::Log;
+using stasis_test::Producer;
+using stasis_test::RecvOne;
+using stasis_test::RunExpectingDeadlock;
+using stasis_test::SendExc;
+using stasis_test::SendOne;
+using stasis_test::what_of;
 
-using Log = std::vector<std::string>;
-
-std::string what_of(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "<not a std::exception>";
-  }
-}
-
-template <class E>
-bool holds(const std::exception_ptr& e) {
-  if (!e) return false;
-  try {
-    std::rethrow_exception(e);
-  } catch (const E&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-// --- Frames. ---
+// --- Frames (SendOne, RecvOne, Closer, Producer, SendExc: test_frames.h). ---
 
 // Runs *sel once with STASIS_SELECT; logs before and after; returns the choice.
 struct SelectOnce : Frame<SelectOnce> {
@@ -69,98 +54,6 @@ struct SelectOnce : Frame<SelectOnce> {
     STASIS_END(cx);
   }
 };
-
-struct SendOne : Frame<SendOne> {
-  Channel<int>* ch = nullptr;
-  int v = 0;
-  Log* log = nullptr;
-  std::string tag = "S";
-  STASIS_FIELDS(ch, v, log, tag)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    if (log) log->push_back(tag + " sending");
-    STASIS_SEND(cx, *ch, v);
-    if (log) log->push_back(tag + " sent");
-    STASIS_END(cx);
-  }
-};
-
-struct RecvOne : Frame<RecvOne> {
-  Channel<int>* ch = nullptr;
-  Log* log = nullptr;
-  std::string tag = "R";
-  int got = -1;
-  STASIS_FIELDS(ch, log, tag, got)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    if (log) log->push_back(tag + " receiving");
-    STASIS_RECEIVE(cx, *ch, got);
-    if (log) log->push_back(tag + " got " + std::to_string(got));
-    STASIS_RETURN(cx, got);
-    STASIS_END(cx);
-  }
-};
-
-struct Closer : Frame<Closer> {
-  stasis::ChannelBase* ch = nullptr;
-  Log* log = nullptr;
-  STASIS_FIELDS(ch, log)
-  Step run(Ctx&) {
-    if (log) log->push_back("close");
-    ch->close();
-    return Step::kReturn;
-  }
-};
-
-struct Producer : Frame<Producer> {
-  Channel<int>* out = nullptr;
-  int first = 0;
-  int n = 0;
-  int i = 0;
-  STASIS_FIELDS(out, first, n, i)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    for (i = 0; i < n; ++i) STASIS_SEND(cx, *out, first + i);
-    STASIS_END(cx);
-  }
-};
-
-struct Summer : Frame<Summer> {
-  Channel<int>* in = nullptr;
-  int n = 0;
-  int i = 0, v = 0, sum = 0;
-  STASIS_FIELDS(in, n, i, v, sum)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    for (i = 0; i < n; ++i) {
-      STASIS_RECEIVE(cx, *in, v);
-      sum += v;
-    }
-    STASIS_RETURN(cx, sum);
-    STASIS_END(cx);
-  }
-};
-
-// Runs a 5-value pipeline: proves the scheduler still works after a misuse.
-void ExpectPipelineWorks(Scheduler& s) {
-  Channel<int> ch(ChannelOptions{.name = "pipeline"});
-  s.spawn(Producer{.out = &ch, .n = 5});
-  TaskletRef sum = s.spawn(Summer{.in = &ch, .n = 5});
-  s.run();
-  EXPECT_EQ(sum->result<int>(), 0 + 1 + 2 + 3 + 4);
-  EXPECT_EQ(s.alive_count(), 0u);
-  EXPECT_EQ(s.blocked_count(), 0u);
-}
-
-std::vector<stasis::BlockedTasklet> RunExpectingDeadlock(Scheduler& s) {
-  try {
-    s.run();
-  } catch (const stasis::Deadlock& d) {
-    return d.blocked();
-  }
-  ADD_FAILURE() << "run() did not report a deadlock";
-  return {};
-}
 
 // ======================================================================
 // Ready cases
@@ -1033,17 +926,6 @@ TEST(SelectMisuse, ChannelDestroyedWhileASelectWaits) {
   sel.clear();
   ExpectPipelineWorks(s);
 }
-
-struct SendExc : Frame<SendExc> {
-  Channel<int>* ch = nullptr;
-  std::exception_ptr e;
-  STASIS_FIELDS(ch, e)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    STASIS_SEND_EXCEPTION(cx, *ch, e);
-    STASIS_END(cx);
-  }
-};
 
 // send_exception reaches a select's receive case: the select raises it.
 TEST(SelectMisuse, SendExceptionToAParkedSelect) {

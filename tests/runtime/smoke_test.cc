@@ -1,35 +1,14 @@
 #include <gtest/gtest.h>
 #include "stasis/stasis.h"
+#include "test_frames.h"
 
 using namespace stasis;
 
-struct Producer : Frame<Producer> {
-  Channel<int>* out = nullptr;
-  int n = 0;
-  int i = 0;
-  STASIS_FIELDS(out, n, i)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    for (i = 0; i < n; ++i) STASIS_SEND(cx, *out, i);
-    STASIS_END(cx);
-  }
-};
+// The shared Producer and Summer (test_frames.h). Producer is registered here, and
+// only here, under its stable name.
+using stasis_test::Producer;
+using stasis_test::Summer;
 STASIS_REGISTER_FRAME(Producer, "test.Producer", 1);
-
-struct Summer : Frame<Summer> {
-  Channel<int>* in = nullptr;
-  int n = 0, i = 0, v = 0, sum = 0;
-  STASIS_FIELDS(in, n, i, v, sum)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    for (i = 0; i < n; ++i) {
-      STASIS_RECEIVE(cx, *in, v);
-      sum += v;
-    }
-    STASIS_RETURN(cx, sum);
-    STASIS_END(cx);
-  }
-};
 
 struct Fib : Frame<Fib> {
   int n = 0, a = 0, b = 0;

@@ -1,18 +1,22 @@
 // switch_test.cc — greenlet-style switches between tasklets, and Generator<T>.
 #include <gtest/gtest.h>
 
+#include <any>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "stasis/stasis.h"
+#include "test_frames.h"
 #include "test_support.h"
 
 using namespace stasis;
 using stasis_test::holds;
+using stasis_test::RecvOne;
 using stasis_test::Tracker;
 using stasis_test::what_of;
+using stasis_test::Worker;
 
 namespace {
 
@@ -64,15 +68,14 @@ struct AwaitString : Frame<AwaitString> {
   }
 };
 
-// Receives from a channel.
-struct ChannelWaiter : Frame<ChannelWaiter> {
-  Channel<int>* ch = nullptr;
-  int v = 0;
-  STASIS_FIELDS(v)
+// Switches `value` into `target` (a paused tasklet, so only the switch starts it)
+// and goes on without waiting.
+struct Starter : Frame<Starter> {
+  Tasklet* target = nullptr;
+  std::any value;
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
-    STASIS_RECEIVE(cx, *ch, v);
-    STASIS_RETURN(cx, v);
+    cx.switch_to(*target, value, /*suspend=*/false);
     STASIS_END(cx);
   }
 };
@@ -84,18 +87,6 @@ struct SwitchToSelf : Frame<SwitchToSelf> {
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
     STASIS_SWITCH(cx, cx.tasklet(), 1, back);
-    STASIS_END(cx);
-  }
-};
-
-// Yields forever-ish (to be a started, runnable tasklet).
-struct Yields : Frame<Yields> {
-  int n = 0;
-  int i = 0;
-  STASIS_FIELDS(n, i)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    for (i = 0; i < n; ++i) STASIS_SCHEDULE(cx);
     STASIS_END(cx);
   }
 };
@@ -295,19 +286,10 @@ TEST(Switch, SwitchedToTaskletRunsNextAndWaiterIsBlockedInSwitch) {
 }
 
 TEST(Switch, ValueStartsANewTasklet) {
-  struct Starter : Frame<Starter> {
-    Tasklet* target = nullptr;
-    int unused = 0;
-    Step run(Ctx& cx) {
-      STASIS_BEGIN(cx);
-      cx.switch_to(*target, std::any(std::string("hello")), /*suspend=*/false);
-      STASIS_END(cx);
-    }
-  };
   Scheduler s;
   auto t = s.spawn(AwaitString{});
   t->remove();
-  s.spawn(Starter{.target = t.get()});
+  s.spawn(Starter{.target = t.get(), .value = std::string("hello")});
   s.run();
   EXPECT_EQ(t->result<std::string>(), "hello");
 }
@@ -322,19 +304,10 @@ TEST(Switch, UntakenSwitchValueIsNotAResult) {
       STASIS_END(cx);
     }
   };
-  struct Starter : Frame<Starter> {
-    Tasklet* target = nullptr;
-    int unused = 0;
-    Step run(Ctx& cx) {
-      STASIS_BEGIN(cx);
-      cx.switch_to(*target, std::any(5), /*suspend=*/false);
-      STASIS_END(cx);
-    }
-  };
   Scheduler s;
   auto t = s.spawn(Ignores{});
   t->remove();
-  s.spawn(Starter{.target = t.get()});
+  s.spawn(Starter{.target = t.get(), .value = 5});
   s.run();
   EXPECT_EQ(t->state(), TaskletState::kFinished);
   EXPECT_NO_THROW(t->result<void>());
@@ -343,7 +316,7 @@ TEST(Switch, UntakenSwitchValueIsNotAResult) {
 
 TEST(Switch, PartnerThatNeverSwitchesBackLeavesADeadlock) {
   Scheduler s;
-  auto partner = s.spawn(Yields{.n = 0});  // ends without switching back
+  auto partner = s.spawn(Worker{.yields = 0});  // ends without switching back
   partner->remove();
   auto waiter = s.spawn(SwitchOnce{.target = partner.get()}, {.name = "waiter"});
   try {
@@ -364,7 +337,7 @@ TEST(Switch, PartnerThatNeverSwitchesBackLeavesADeadlock) {
 
 TEST(Switch, ToAFinishedTaskletIsAStateError) {
   Scheduler s;
-  auto done = s.spawn(Yields{.n = 0});
+  auto done = s.spawn(Worker{.yields = 0});
   s.run();
   ASSERT_EQ(done->state(), TaskletState::kFinished);
   auto sw = s.spawn(SwitchOnce{.target = done.get()});
@@ -373,7 +346,7 @@ TEST(Switch, ToAFinishedTaskletIsAStateError) {
   EXPECT_NE(what_of(sw->exception()).find(done->label()), std::string::npos) << what_of(sw->exception());
   EXPECT_EQ(s.blocked_count(), 0u);
 
-  auto killed = s.spawn(Yields{.n = 0});
+  auto killed = s.spawn(Worker{.yields = 0});
   killed->kill();
   auto sw2 = s.spawn(SwitchOnce{.target = killed.get()});
   s.run();
@@ -383,7 +356,7 @@ TEST(Switch, ToAFinishedTaskletIsAStateError) {
 TEST(Switch, ToATaskletBlockedOnAChannelIsAStateError) {
   Scheduler s;
   Channel<int> ch({.name = "busy"});
-  auto blocked = s.spawn(ChannelWaiter{.ch = &ch});
+  auto blocked = s.spawn(RecvOne{.ch = &ch});
   auto sw = s.spawn(SwitchOnce{.target = blocked.get()});
   EXPECT_THROW(s.run(), Deadlock);  // the receiver still waits
   EXPECT_TRUE(holds<TaskletStateError>(sw->exception()));
@@ -402,7 +375,7 @@ TEST(Switch, ToATaskletBlockedOnAChannelIsAStateError) {
 TEST(Switch, ToItselfOrToARunnableTaskletIsAStateError) {
   Scheduler s;
   auto self = s.spawn(SwitchToSelf{});
-  auto runnable = s.spawn(Yields{.n = 3});
+  auto runnable = s.spawn(Worker{.yields = 3});
   auto sw = s.spawn(SwitchOnce{.target = runnable.get()});  // runs after runnable yielded
   s.run();
   EXPECT_TRUE(holds<TaskletStateError>(self->exception()));

@@ -9,12 +9,17 @@
 #include <vector>
 
 #include "stasis/stasis.h"
+#include "test_frames.h"
 #include "test_support.h"
 
 using namespace stasis;
 using namespace std::chrono_literals;
 using stasis_test::holds;
+using stasis_test::Killer;
+using stasis_test::Note;
+using stasis_test::PollLoop;
 using stasis_test::Probe;
+using stasis_test::SendOne;
 using stasis_test::Tracker;
 using stasis_test::what_of;
 
@@ -64,21 +69,6 @@ struct Receiver : Frame<Receiver> {
   }
 };
 
-// Sends one value.
-struct Sender : Frame<Sender> {
-  Channel<int>* ch = nullptr;
-  int v = 0;
-  bool* resumed = nullptr;
-  Tracker tracker;
-  STASIS_FIELDS(ch, v)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    STASIS_SEND(cx, *ch, v);
-    if (resumed) *resumed = true;
-    STASIS_END(cx);
-  }
-};
-
 // Watches `subject` through its life: records its state at each step.
 struct LifeWatcher : Frame<LifeWatcher> {
   Tasklet* subject = nullptr;
@@ -106,27 +96,6 @@ struct LifeWatcher : Frame<LifeWatcher> {
   }
 };
 
-// Loops with preemption points; optionally atomic for part of the loop.
-struct Spinner : Frame<Spinner> {
-  int n = 0;
-  int i = 0;
-  long long sum = 0;
-  int atomic_until = -1;  // atomic while i < atomic_until
-  Tracker tracker;
-  STASIS_FIELDS(n, i, sum, atomic_until)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    if (atomic_until > 0) cx.tasklet().set_atomic(true);
-    for (i = 0; i < n; ++i) {
-      if (i == atomic_until) cx.tasklet().set_atomic(false);
-      sum += i;
-      STASIS_POLL(cx);
-    }
-    STASIS_RETURN(cx, sum);
-    STASIS_END(cx);
-  }
-};
-
 // Yields once, then records that it ran on.
 struct YieldThenMark : Frame<YieldThenMark> {
   bool* marked = nullptr;
@@ -138,27 +107,6 @@ struct YieldThenMark : Frame<YieldThenMark> {
     STASIS_SCHEDULE(cx);
     *marked = true;
     STASIS_RETURN(cx, 7);
-    STASIS_END(cx);
-  }
-};
-
-// Kills (or throws into) `target` when it runs.
-struct Killer : Frame<Killer> {
-  Tasklet* target = nullptr;
-  TaskletState* target_state_before = nullptr;
-  std::exception_ptr to_throw;  // null: kill
-  std::vector<std::string>* log = nullptr;
-  int unused = 0;
-  STASIS_FIELDS(unused)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    if (target_state_before) *target_state_before = target->state();
-    if (to_throw) {
-      target->throw_exception(to_throw);
-    } else {
-      target->kill();
-    }
-    if (log) log->push_back("killer");
     STASIS_END(cx);
   }
 };
@@ -224,18 +172,6 @@ struct CatchingReceiver : Frame<CatchingReceiver> {
     if (err) *caught = what_of(err);
     if (log) log->push_back("receiver");
     STASIS_RETURN(cx, err ? -1 : v);
-    STASIS_END(cx);
-  }
-};
-
-// Appends its tag to a log.
-struct Logger : Frame<Logger> {
-  std::vector<std::string>* log = nullptr;
-  std::string tag;
-  STASIS_FIELDS(tag)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    log->push_back(tag);
     STASIS_END(cx);
   }
 };
@@ -464,7 +400,7 @@ TEST(TaskletKill, BlockedSenderFromAnotherTaskletDiscardsItsValue) {
   Channel<int> ch;
   bool resumed = false;
   TaskletState before = TaskletState::kNew;
-  auto snd = s.spawn(Sender{.ch = &ch, .v = 99, .resumed = &resumed});
+  auto snd = s.spawn(SendOne{.ch = &ch, .v = 99, .resumed = &resumed});
   s.spawn(Killer{.target = snd.get(), .target_state_before = &before});
   s.run();
   EXPECT_EQ(before, TaskletState::kBlocked);
@@ -491,7 +427,7 @@ TEST(TaskletKill, RunnableStartedTasklet) {
 TEST(TaskletKill, PausedTasklet) {
   Scheduler s;
   int destroyed = 0;
-  auto t = s.spawn(Spinner{.n = 1000, .tracker = Tracker(&destroyed)});
+  auto t = s.spawn(PollLoop{.n = 1000, .tracker = Tracker(&destroyed)});
   TaskletRef stopped = s.run(20);
   ASSERT_EQ(stopped, t);
   EXPECT_EQ(t->state(), TaskletState::kPaused);
@@ -504,7 +440,7 @@ TEST(TaskletKill, PausedTasklet) {
 
   // Removed (paused) before running.
   int destroyed2 = 0;
-  auto u = s.spawn(Spinner{.n = 10, .tracker = Tracker(&destroyed2)});
+  auto u = s.spawn(PollLoop{.n = 10, .tracker = Tracker(&destroyed2)});
   u->remove();
   u->kill();
   EXPECT_EQ(u->state(), TaskletState::kKilled);
@@ -611,7 +547,7 @@ TEST(TaskletThrow, IntoBlockedSenderDeliversNothing) {
   Scheduler s;
   Channel<int> ch;
   bool resumed = false;
-  auto snd = s.spawn(Sender{.ch = &ch, .v = 7, .resumed = &resumed});
+  auto snd = s.spawn(SendOne{.ch = &ch, .v = 7, .resumed = &resumed});
   EXPECT_THROW(s.run(), Deadlock);
   ASSERT_EQ(ch.balance(), 1);
   snd->raise(std::runtime_error("cancelled"));
@@ -631,8 +567,8 @@ TEST(TaskletThrow, RaisedAtTheSuspensionPointWhereACallerCanCatchIt) {
   std::vector<std::string> log;
   auto r = s.spawn(CatchingReceiver{.ch = &ch, .caught = &caught, .log = &log});
   s.spawn(Killer{.target = r.get(), .to_throw = std::make_exception_ptr(std::runtime_error("wake up")), .log = &log});
-  s.spawn(Logger{.log = &log, .tag = "x"});
-  s.spawn(Logger{.log = &log, .tag = "y"});
+  s.spawn(Note{.log = &log, .tag = "x"});
+  s.spawn(Note{.log = &log, .tag = "y"});
   s.run();
   EXPECT_EQ(caught, "wake up");
   EXPECT_EQ(r->result<int>(), -1);
@@ -669,7 +605,7 @@ TEST(TaskletThrow, IntoRunnableTaskletRaisedWhenItResumes) {
 TEST(TaskletThrow, IntoPausedTaskletRaisedAtItsPreemptionPoint) {
   Scheduler s;
   int destroyed = 0;
-  auto t = s.spawn(Spinner{.n = 1000, .tracker = Tracker(&destroyed)});
+  auto t = s.spawn(PollLoop{.n = 1000, .tracker = Tracker(&destroyed)});
   ASSERT_EQ(s.run(10), t);
   t->raise(std::runtime_error("stop spinning"));
   EXPECT_EQ(t->state(), TaskletState::kRunnable);
@@ -736,7 +672,7 @@ TEST(TaskletAtomic, SetAtomicReturnsTheOldValue) {
 
 TEST(TaskletAtomic, AtomicTaskletIsNotPreemptedByTheBudget) {
   Scheduler s;
-  auto t = s.spawn(Spinner{.n = 1000});
+  auto t = s.spawn(PollLoop{.n = 1000});
   t->set_atomic(true);
   EXPECT_FALSE(s.run(10));  // went idle: the atomic tasklet ran to its end
   EXPECT_EQ(t->result<long long>(), 999LL * 1000 / 2);
@@ -745,10 +681,10 @@ TEST(TaskletAtomic, AtomicTaskletIsNotPreemptedByTheBudget) {
 
 TEST(TaskletAtomic, PreemptedOnlyAfterLeavingTheAtomicSection) {
   Scheduler s;
-  auto t = s.spawn(Spinner{.n = 1000, .atomic_until = 500});
+  auto t = s.spawn(PollLoop{.n = 1000, .atomic_until = 500});
   TaskletRef stopped = s.run(10);
   ASSERT_EQ(stopped, t);
-  const auto* f = static_cast<const Spinner*>(t->top_frame());
+  const auto* f = static_cast<const PollLoop*>(t->top_frame());
   // Polls 0..499 were atomic; the first non-atomic poll (i == 500) stopped it.
   EXPECT_EQ(f->i, 500);
   EXPECT_FALSE(t->atomic());
@@ -759,7 +695,7 @@ TEST(TaskletAtomic, PreemptedOnlyAfterLeavingTheAtomicSection) {
 
 TEST(TaskletAtomic, NonAtomicTaskletIsPreempted) {
   Scheduler s;
-  auto t = s.spawn(Spinner{.n = 1000});
+  auto t = s.spawn(PollLoop{.n = 1000});
   TaskletRef stopped = s.run(10);
   ASSERT_EQ(stopped, t);
   EXPECT_EQ(t->state(), TaskletState::kPaused);
@@ -844,10 +780,10 @@ TEST(TaskletInsertRemove, RemovedTaskletDoesNotRunUntilInserted) {
 TEST(TaskletInsertRemove, InsertGoesToTheBackOfItsPriority) {
   Scheduler s;
   std::vector<std::string> log;
-  auto a = s.spawn(Logger{.log = &log, .tag = "a"});
-  s.spawn(Logger{.log = &log, .tag = "b"});
+  auto a = s.spawn(Note{.log = &log, .tag = "a"});
+  s.spawn(Note{.log = &log, .tag = "b"});
   a->remove();
-  s.spawn(Logger{.log = &log, .tag = "c"});
+  s.spawn(Note{.log = &log, .tag = "c"});
   a->insert();
   s.run();
   EXPECT_EQ(log, (std::vector<std::string>{"b", "c", "a"}));
@@ -910,7 +846,7 @@ TEST(TaskletUnhandled, RunThrowsForUnobservedFailureThenContinues) {
   Scheduler s;
   std::vector<std::string> log;
   std::uint64_t failing_id = s.spawn(Failer{.message = "nobody is watching"})->id();  // ref dropped
-  s.spawn(Logger{.log = &log, .tag = "after"});
+  s.spawn(Note{.log = &log, .tag = "after"});
   try {
     s.run();
     FAIL() << "run() did not report the unobserved failure";

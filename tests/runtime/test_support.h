@@ -1,11 +1,34 @@
-// test_support.h — small helpers shared by the runtime test suites.
+// test_support.h — small helpers shared by the runtime test suites:
+//   - Tracker and Probe, frame members that record their own destruction;
+//   - what_of, holds and contains, for checking exceptions and messages;
+//   - Log, the event log the frames in test_frames.h append to;
+//   - RunExpectingDeadlock, which runs a scheduler that must deadlock;
+//   - CHILD_CHECK, the assertion of death-test children (EXPECT_EXIT bodies).
+// The frame types several suites share (senders, receivers, a producer/summer
+// pipeline, ...) are in test_frames.h.
 #ifndef STASIS_TESTS_RUNTIME_TEST_SUPPORT_H_
 #define STASIS_TESTS_RUNTIME_TEST_SUPPORT_H_
 
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "stasis/stasis.h"
+
+// Checks `cond` inside a forked death-test child: on failure prints it and exits 1
+// (gtest assertions do not reach the parent from there; the parent expects exit 0).
+#define CHILD_CHECK(cond)                                                          \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
+      std::fprintf(stderr, "child check failed: %s (line %d)\n", #cond, __LINE__); \
+      std::exit(1);                                                                \
+    }                                                                              \
+  } while (0)
 
 namespace stasis_test {
 
@@ -48,14 +71,15 @@ struct Probe {
   }
 };
 
-// The message of an exception_ptr's exception ("" if it is not a std::exception).
+// The message of an exception_ptr's exception ("<not a std::exception>" if it is
+// not one).
 inline std::string what_of(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& x) {
     return x.what();
   } catch (...) {
-    return "";
+    return "<not a std::exception>";
   }
 }
 
@@ -70,6 +94,26 @@ bool holds(const std::exception_ptr& e) {
   } catch (...) {
     return false;
   }
+}
+
+// True if `needle` occurs in `haystack`.
+inline bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// An event log: frames append what they did, a test compares the whole sequence.
+using Log = std::vector<std::string>;
+
+// Runs `s` expecting a deadlock; returns the report (empty, and a failure, if
+// run() returned instead).
+inline std::vector<stasis::BlockedTasklet> RunExpectingDeadlock(stasis::Scheduler& s) {
+  try {
+    s.run();
+  } catch (const stasis::Deadlock& d) {
+    return d.blocked();
+  }
+  ADD_FAILURE() << "run() did not report a deadlock";
+  return {};
 }
 
 }  // namespace stasis_test

@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "stasis/stasis.h"
+#include "test_frames.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using stasis::Ctx;
 using stasis::Step;
+using stasis_test::RecvOne;
 
 struct SleepUntil : stasis::Frame<SleepUntil> {
   stasis::Scheduler::Clock::time_point when{};
@@ -41,18 +43,6 @@ TEST(SchedulerWakeUp, SleepUntilWakesInDeadlineOrder) {
   EXPECT_EQ(s.alive_count(), 0u);
 }
 
-struct ReceiveOne : stasis::Frame<ReceiveOne> {
-  stasis::Channel<int>* in = nullptr;
-  int v = 0;
-  STASIS_FIELDS(in, v)
-  Step run(Ctx& cx) {
-    STASIS_BEGIN(cx);
-    STASIS_RECEIVE(cx, *in, v);
-    STASIS_RETURN(cx, v);
-    STASIS_END(cx);
-  }
-};
-
 struct SwitchInto : stasis::Frame<SwitchInto> {
   stasis::Tasklet* target = nullptr;
   int back = 0;
@@ -67,7 +57,7 @@ struct SwitchInto : stasis::Frame<SwitchInto> {
 TEST(SwitchPending, IntoAPausedTaskletHoldingAValueIsRefusedAndTheValueSurvives) {
   stasis::Scheduler s;
   stasis::Channel<int> ch({.name = "in"});
-  auto receiver = s.spawn(ReceiveOne{.in = &ch});
+  auto receiver = s.spawn(RecvOne{.ch = &ch});
   EXPECT_THROW(s.run(), stasis::Deadlock);  // the receiver blocks on the channel
   ASSERT_TRUE(receiver->blocked());
   ch.send(5);                     // delivered into the waiting receiver
