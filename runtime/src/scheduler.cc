@@ -59,20 +59,25 @@ Scheduler& Scheduler::create_current() {
 void Scheduler::kill_all() noexcept {
   for (Timer& tm : timers_) tm.tasklet->release();
   timers_.clear();
-  auto kill_list = [this](List& l) {
-    while (Tasklet* t = l.head) {
-      t->kill();
-      if (l.head == t) l.remove(t);  // defensive: kill always detaches
+  // Killing runs frame destructors, and those may destroy channels (waking their
+  // waiters into the run queue) or tasklets. So each pass first takes references
+  // to everything alive, then kills; passes repeat until nothing is left.
+  for (;;) {
+    std::vector<TaskletRef> victims;
+    auto take = [&](const List& l) {
+      for (Tasklet* t = l.head; t; t = t->link_next_) victims.emplace_back(t);
+    };
+    for (const List& l : levels_) take(l);
+    take(blocked_);
+    take(paused_);
+    if (channel_blocked_ > 0) {
+      for (ChannelBase* c = ChannelBase::first_on_thread(); c; c = c->next_on_thread()) {
+        for (Tasklet* t : c->plain_waiters()) victims.emplace_back(t);
+      }
     }
-  };
-  for (List& l : levels_) kill_list(l);
-  kill_list(blocked_);
-  for (ChannelBase* c = ChannelBase::first_on_thread(); c && channel_blocked_ > 0; c = c->next_on_thread()) {
-    for (Tasklet* t : c->plain_waiters()) t->kill();
+    if (victims.empty()) break;
+    for (TaskletRef& t : victims) t->kill();
   }
-  kill_list(paused_);
-  nonempty_ = 0;
-  runnable_count_ = 0;
 }
 
 // --- Spawning and queues. ---

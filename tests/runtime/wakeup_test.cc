@@ -1,8 +1,10 @@
-// wakeup_test.cc — STASIS_SLEEP_UNTIL and switches into tasklets holding a value.
+// wakeup_test.cc — STASIS_SLEEP_UNTIL, switches into tasklets holding a value, and
+// scheduler teardown while channels die with the tasklets that own them.
 // Timers are checked by wake-up ORDER only, never by duration.
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,46 @@ TEST(SwitchPending, IntoAPausedTaskletHoldingAValueIsRefusedAndTheValueSurvives)
   receiver->insert();
   s.run();
   EXPECT_EQ(receiver->result<int>(), 5);
+}
+
+}  // namespace
+
+namespace {
+
+// Owns a channel, spawns `waiters` receivers on it, then waits on it itself.
+struct ChannelOwner : stasis::Frame<ChannelOwner> {
+  int waiters = 0;
+  int* receivers_destroyed = nullptr;
+  stasis_test::Tracker tracker;
+  std::unique_ptr<stasis::Channel<int>> ch = std::make_unique<stasis::Channel<int>>();
+  int i = 0;
+  int v = 0;
+  STASIS_FIELDS(waiters, i, v)
+  Step run(Ctx& cx) {
+    STASIS_BEGIN(cx);
+    for (i = 0; i < waiters; ++i) {
+      stasis_test::RecvOne r{.ch = ch.get()};
+      r.tracker = stasis_test::Tracker(receivers_destroyed);
+      cx.scheduler().spawn(std::move(r));
+    }
+    STASIS_RECEIVE(cx, *ch, v);
+    STASIS_END(cx);
+  }
+};
+
+TEST(SchedulerTeardown, KillsTaskletsWhoseChannelDiesWithAnotherTasklet) {
+  int owners_destroyed = 0;
+  int receivers_destroyed = 0;
+  {
+    stasis::Scheduler s;
+    ChannelOwner owner{.waiters = 5, .receivers_destroyed = &receivers_destroyed};
+    owner.tracker = stasis_test::Tracker(&owners_destroyed);
+    s.spawn(std::move(owner));
+    EXPECT_THROW(s.run(), stasis::Deadlock);  // the owner and its 5 receivers wait on its channel
+    EXPECT_EQ(s.blocked_count(), 6u);
+  }  // teardown kills the owner first (its channel dies, waking the receivers), then them
+  EXPECT_EQ(owners_destroyed, 1);
+  EXPECT_EQ(receivers_destroyed, 5);
 }
 
 }  // namespace
