@@ -1,5 +1,7 @@
-// error.cc — messages of the structured errors.
+// error.cc — messages of the structured errors, and exception classification.
 #include "stasis/error.h"
+
+#include "exception_kind.h"
 
 namespace stasis {
 namespace {
@@ -24,4 +26,27 @@ Deadlock::Deadlock(std::vector<BlockedTasklet> blocked)
 UnhandledTaskletError::UnhandledTaskletError(std::uint64_t id, const std::string& what)
     : Error(what), id_(id) {}
 
+namespace detail {
+
+bool is_tasklet_exit(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const TaskletExit&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+std::string describe_exception(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "a non-std::exception";
+  }
+}
+
+}  // namespace detail
 }  // namespace stasis

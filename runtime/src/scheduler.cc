@@ -5,6 +5,7 @@
 #include <memory>
 #include <thread>
 
+#include "exception_kind.h"
 #include "stasis/channel.h"
 #include "stasis/ctx.h"
 #include "stasis/select.h"
@@ -13,26 +14,6 @@ namespace stasis {
 namespace {
 
 thread_local std::unique_ptr<Scheduler> tls_owned_scheduler;
-
-bool is_tasklet_exit(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const TaskletExit&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
-std::string describe_exception(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "a non-std::exception";
-  }
-}
 
 }  // namespace
 
@@ -286,7 +267,7 @@ void Scheduler::throw_pending_unhandled() {
   auto [id, e] = unhandled_.front();
   unhandled_.pop_front();
   std::string what = "tasklet #" + std::to_string(id) + " ended with an exception nobody observed: " +
-                     describe_exception(e) + " (hold its TaskletRef to inspect failures yourself)";
+                     detail::describe_exception(e) + " (hold its TaskletRef to inspect failures yourself)";
   try {
     std::rethrow_exception(e);
   } catch (...) {
@@ -412,7 +393,7 @@ TaskletRef Scheduler::run_loop(std::uint64_t step_budget, const std::function<bo
 }
 
 bool Scheduler::unwind(Tasklet* t, std::exception_ptr e) {
-  const bool exit = is_tasklet_exit(e);
+  const bool exit = detail::is_tasklet_exit(e);
   FrameBase* f = t->top_;
   t->top_ = f->stasis_caller_;
   destroy_frame(f);

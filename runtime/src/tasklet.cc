@@ -3,6 +3,7 @@
 
 #include <cstddef>
 
+#include "exception_kind.h"
 #include "pool.h"
 #include "stasis/channel.h"
 #include "stasis/select.h"
@@ -127,21 +128,9 @@ void Tasklet::kill() {
   s.end(this, TaskletState::kKilled);
 }
 
-namespace {
-bool is_tasklet_exit(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const TaskletExit&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-}  // namespace
-
 void Tasklet::throw_exception(std::exception_ptr e) {
   if (!e) throw InvalidArgument(label() + ": throw_exception needs an exception");
-  bool exit = is_tasklet_exit(e);
+  bool exit = detail::is_tasklet_exit(e);
   if (!alive()) {
     if (exit) return;
     throw TaskletStateError(label() + " has " + to_string(state_) +
