@@ -33,7 +33,6 @@ Scheduler::~Scheduler() {
 
 Scheduler& Scheduler::create_current() {
   tls_owned_scheduler = std::make_unique<Scheduler>();
-  tls_owned_scheduler->owned_by_thread_ = true;
   return *detail::tls_scheduler;
 }
 

@@ -191,7 +191,6 @@ class Scheduler {
   // outlive its scheduler while a later one on the thread names its own tasklets.
   std::unordered_map<const Tasklet*, std::string> names_;
   std::deque<std::pair<std::uint64_t, std::exception_ptr>> unhandled_;
-  bool owned_by_thread_ = false;
   TaskletRef hook_prev_;  // the last tasklet switched in, while switch hooks run
 
   friend class Ctx;
