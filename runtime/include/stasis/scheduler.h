@@ -6,8 +6,10 @@
 // the next tasklet. Nothing switches C stacks.
 //
 // Invariants:
-//   - every alive tasklet is in exactly one of: a run-queue level, the blocked list,
-//     the paused list, or `current_`; the scheduler holds one reference to each;
+//   - every alive tasklet is in exactly one of: a run-queue level, a channel's wait
+//     queue (blocked in send/receive: counted in channel_blocked_, found through the
+//     thread's channel registry), the blocked list (select, sleep, switch), the
+//     paused list, or `current_`; the scheduler holds one reference to each;
 //   - bit i of nonempty_ is set iff level i has a tasklet;
 //   - run() is not re-entrant: calling it while running raises SchedulerError;
 //   - when run() throws (Deadlock, an unhandled tasklet error) every tasklet stays

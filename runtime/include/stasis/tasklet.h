@@ -6,8 +6,9 @@
 // as they want to look at it (state, result, exception).
 //
 // Invariants:
-//   - an alive tasklet is in exactly one place: the run queue (runnable/new), the
-//     scheduler's blocked list (blocked), nowhere (paused), or running;
+//   - an alive tasklet is in exactly one place: the run queue (runnable/new), a
+//     channel's wait queue or the scheduler's blocked list (blocked), the paused
+//     list (paused), or running;
 //   - a blocked tasklet's embedded waiter is queued on `waiting_on()` iff it waits
 //     on a single channel; a select keeps its waiters in the Select object;
 //   - a tasklet belongs to the scheduler of the thread that spawned it and must
