@@ -361,12 +361,14 @@ TEST(Scheduler, RunBudgetReturnsFromEndlessYielders) {
 TEST(Scheduler, SleepersWakeInDeadlineOrder) {
   Scheduler s;
   std::vector<std::string> log;
-  s.spawn(SleepThenLog{.d = 30ms, .log = &log, .tag = "30"});
-  s.spawn(SleepThenLog{.d = 10ms, .log = &log, .tag = "10"});
-  s.spawn(SleepThenLog{.d = 20ms, .log = &log, .tag = "20"});
+  // Each sleeper takes its deadline when it first runs; 40 ms gaps keep the order
+  // even if the (sanitized, loaded) machine stalls between their first steps.
+  s.spawn(SleepThenLog{.d = 120ms, .log = &log, .tag = "120"});
+  s.spawn(SleepThenLog{.d = 40ms, .log = &log, .tag = "40"});
+  s.spawn(SleepThenLog{.d = 80ms, .log = &log, .tag = "80"});
   s.spawn(SleepThenLog{.d = 0ms, .log = &log, .tag = "0"});  // a plain yield
   s.run();  // sleepers are not a deadlock
-  EXPECT_EQ(log, (std::vector<std::string>{"0", "10", "20", "30"}));
+  EXPECT_EQ(log, (std::vector<std::string>{"0", "40", "80", "120"}));
   EXPECT_EQ(s.blocked_count(), 0u);
   EXPECT_EQ(s.alive_count(), 0u);
 }
