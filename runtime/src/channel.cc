@@ -11,6 +11,12 @@ namespace {
 std::atomic<std::uint64_t> next_channel_id{1};
 }  // namespace
 
+void detail::reserve_channel_ids_through(std::uint64_t id) noexcept {
+  std::uint64_t next = next_channel_id.load(std::memory_order_relaxed);
+  while (next <= id && !next_channel_id.compare_exchange_weak(next, id + 1, std::memory_order_relaxed)) {
+  }
+}
+
 ChannelBase::ChannelBase(ChannelOptions options)
     : capacity_(options.capacity),
       id_(next_channel_id.fetch_add(1, std::memory_order_relaxed)),

@@ -33,6 +33,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -56,6 +57,9 @@ struct ChannelOptions {
 
 class ChannelBase;
 namespace detail {
+// Makes every channel created from now on get an id above `id` (restored
+// channels keep their snapshot ids).
+void reserve_channel_ids_through(std::uint64_t id) noexcept;
 // The channels alive on the calling thread, newest first (for reports and teardown).
 inline thread_local ChannelBase* tls_channels = nullptr;
 }  // namespace detail
@@ -66,6 +70,8 @@ class ChannelBase {
  public:
   ChannelBase(const ChannelBase&) = delete;
   ChannelBase& operator=(const ChannelBase&) = delete;
+  // Wakes every waiter with ChannelDestroyed.
+  virtual ~ChannelBase();
 
   std::uint64_t id() const noexcept { return id_; }
   const std::string& name() const noexcept { return name_; }
@@ -89,6 +95,8 @@ class ChannelBase {
 
   std::size_t capacity() const noexcept { return capacity_; }
   virtual std::size_t buffered() const noexcept = 0;
+  // The element type T of the Channel<T> this is.
+  virtual const std::type_info& value_type() const noexcept = 0;
 
   // The tasklets waiting on the channel, FIFO order (Stackless' channel.queue).
   std::vector<Tasklet*> waiting() const;
@@ -113,8 +121,6 @@ class ChannelBase {
 
  protected:
   explicit ChannelBase(ChannelOptions options);
-  // Wakes every waiter with ChannelDestroyed.
-  virtual ~ChannelBase();
 
   static constexpr int kSendDir = 1;
   static constexpr int kReceiveDir = -1;
@@ -148,6 +154,8 @@ class ChannelBase {
   // The general case of actor_for_blocking, with the error messages.
   Tasklet* check_blocking_actor(Tasklet* actor, bool may_block, const char* op) const;
 
+  friend struct detail::PersistAccess;
+
   WaitQueue waiters_;
   ChannelBase* prev_on_thread_ = nullptr;
   ChannelBase* next_on_thread_ = nullptr;
@@ -167,6 +175,7 @@ class Channel : public ChannelBase {
   ~Channel() override = default;
 
   std::size_t buffered() const noexcept override { return buffer_.size(); }
+  const std::type_info& value_type() const noexcept override { return typeid(T); }
 
   // Plain calls, usable anywhere the operation does not have to block (outside
   // tasklets, inside soft frames). An operation that would block raises
@@ -284,6 +293,8 @@ class Channel : public ChannelBase {
   static void stash(Tasklet* self, U&& value) {
     self->slot_.template emplace<T>(std::forward<U>(value));
   }
+
+  friend struct detail::PersistAccess;
 
   std::deque<T> buffer_;
 };

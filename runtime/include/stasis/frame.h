@@ -55,6 +55,7 @@ struct FrameOps {
   std::size_t size;
   const char* name = nullptr;  // stable name, set by STASIS_REGISTER_FRAME
   std::uint32_t version = 0;   // version, set by STASIS_REGISTER_FRAME
+  const void* persist = nullptr;  // stasis::persist's per-type operations, if registered
 };
 
 class FrameBase {

@@ -196,6 +196,7 @@ class Scheduler {
   TaskletRef hook_prev_;  // the last tasklet switched in, while switch hooks run
 
   friend class Ctx;
+  friend struct detail::PersistAccess;
 };
 
 // --- Hot paths, inline: every switch goes through them. ---

@@ -130,6 +130,7 @@ class Tasklet {
   friend class ChannelBase;
   friend class SelectBase;
   template <class T> friend class Channel;
+  friend struct detail::PersistAccess;
 
   static constexpr std::uint8_t kAtomic = 1;
   static constexpr std::uint8_t kBlockTrap = 2;

@@ -18,6 +18,11 @@ namespace stasis {
 class ChannelBase;
 class Tasklet;
 class SelectBase;
+namespace detail {
+// stasis::persist's access to runtime internals (freeze reads them, thaw rebuilds
+// them). Defined in persist/; the runtime itself never uses it.
+struct PersistAccess;
+}  // namespace detail
 
 struct Waiter {
   static constexpr std::uint32_t kSend = 1;         // a sender (else a receiver)
