@@ -1,6 +1,8 @@
-// consumer — uses the installed Stasis: a producer/consumer pair over a channel.
+// consumer — uses the installed Stasis: a producer/consumer pair over a channel,
+// frozen halfway and thawed into a fresh scheduler.
 #include <cstdio>
 
+#include <stasis/persist.h>
 #include <stasis/stasis.h>
 
 struct Pinger : stasis::Frame<Pinger> {
@@ -29,11 +31,23 @@ struct Adder : stasis::Frame<Adder> {
   }
 };
 
+STASIS_PERSISTENT_FRAME(Pinger, "consumer.Pinger", 1);
+STASIS_PERSISTENT_FRAME(Adder, "consumer.Adder", 1);
+
 int main() {
+  stasis::persist::Snapshot snap;
+  {
+    stasis::Scheduler sched;
+    stasis::Channel<int> ch;
+    sched.spawn(Pinger{.out = &ch});
+    sched.spawn(Adder{.in = &ch}, {.name = "adder"});
+    stasis::TaskletRef t = sched.run(50);
+    snap = stasis::persist::freeze(sched, {.interrupted = t.get()});
+  }
   stasis::Scheduler sched;
-  stasis::Channel<int> ch;
-  sched.spawn(Pinger{.out = &ch});
-  auto adder = sched.spawn(Adder{.in = &ch});
+  stasis::persist::Thawed restored = stasis::persist::thaw(snap, sched);
+  restored.interrupted()->insert();
+  auto adder = restored.find("adder");
   sched.run();
   int sum = adder->result<int>();
   std::printf("consumer: sum = %d\n", sum);

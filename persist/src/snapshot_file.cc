@@ -1,0 +1,13 @@
+// snapshot_file.cc — Snapshot's file I/O.
+#include "stasis/persist/atomic_file.h"
+#include "stasis/persist/snapshot.h"
+
+namespace stasis::persist {
+
+void Snapshot::write(const std::filesystem::path& path) const { write_file_atomically(path, bytes_); }
+
+Snapshot Snapshot::read(const std::filesystem::path& path, const ReadLimits& limits) {
+  return Snapshot(read_snapshot_file(path.string(), limits));
+}
+
+}  // namespace stasis::persist

@@ -1,0 +1,148 @@
+# schema/snapshot.capnp — the Stasis snapshot message, format version 1.
+#
+# A snapshot file is a fixed header, this message (optionally zstd-compressed) and a
+# checksum; see docs/snapshot-format.md for the container and the compatibility rules.
+#
+# Invariants a valid message keeps (the loader checks every one of them):
+#   - every index (frame type, value type, channel) is in range of its list;
+#   - tasklet ids are unique; a channel's waiters name tasklets of this snapshot,
+#     each at most once, and each such tasklet waits on that channel with that
+#     direction; a channel's balance equals (senders - receivers) of its waiters;
+#   - `archive` holds, in this order, for each tasklet (list order) the fields of
+#     each of its frames (list order, innermost first) then its slot value if any,
+#     then for each channel (list order) its buffered values; each record says how
+#     many archive bytes it owns, and those sizes add up to the archive size.
+# New fields may be added at the end of a struct (Cap'n Proto keeps old readers
+# working); renumbering or retyping a field is a format version change.
+@0xaf1dc014a770f356;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("stasis::schema");
+
+struct Snapshot {
+  producer @0 :Producer;
+  createdUnixNs @1 :Int64;          # wall clock when frozen
+  scope @2 :Scope;
+  scheduler @3 :SchedulerState;     # meaningful for scope == scheduler
+  frameTypes @4 :List(FrameType);   # the frame types used, each once
+  valueTypes @5 :List(ValueType);   # element types of channels and slot values, each once
+  tasklets @6 :List(Tasklet);       # runnable ones first, in run order; then the rest
+  channels @7 :List(Channel);
+  archive @8 :Data;                 # Boost.Serialization binary archive (no header)
+  note @9 :Text;                    # free text from the writer (e.g. "checkpoint 12")
+
+  enum Scope {
+    scheduler @0;                   # every alive tasklet of one scheduler
+    tasklets @1;                    # a chosen set of tasklets
+  }
+}
+
+# Who wrote the snapshot. Soft snapshots load on any producer with the same
+# endianness and integer sizes (the archive stores integers natively).
+struct Producer {
+  arch @0 :Text;                    # "x86_64", "aarch64", ...
+  pointerBits @1 :UInt8;            # 64 or 32
+  littleEndian @2 :Bool;
+  longBits @3 :UInt8;               # sizeof(long) * 8: binary archives store long natively
+  libraryVersion @4 :Text;          # Stasis version, e.g. "0.1.0"
+  compiler @5 :Text;                # e.g. "gcc 12.2.0"
+  boostArchiveVersion @6 :UInt32;   # boost::archive::BOOST_ARCHIVE_VERSION()
+  hostname @7 :Text;
+  pid @8 :UInt32;
+  program @9 :Text;                 # the producing executable's name
+}
+
+struct SchedulerState {
+  steps @0 :UInt64;                 # frame steps executed so far
+  rngState @1 :UInt64;              # select's fair-choice generator
+}
+
+struct FrameType {
+  name @0 :Text;                    # stable registered name, e.g. "samples.epidemic.Region"
+  version @1 :UInt32;               # registered version the fields were written with
+  cxxName @2 :Text;                 # informational: the writer's C++ type name
+  fields @3 :List(FieldInfo);       # the STASIS_FIELDS list, in order
+}
+
+struct FieldInfo {
+  name @0 :Text;
+  type @1 :Text;                    # stable value type name or the C++ type spelling
+}
+
+struct ValueType {
+  name @0 :Text;                    # stable name: "i64", "string", "samples.epidemic.Report", ...
+}
+
+struct Tasklet {
+  id @0 :UInt64;
+  name @1 :Text;
+  priority @2 :Int8;                # -16 .. 15
+  state @3 :State;
+  atomic @4 :Bool;
+  blockTrap @5 :Bool;
+  started @6 :Bool;                 # has run at least one step
+  interrupted @7 :Bool;             # paused by a budgeted run; insert() resumes it
+  wait :union {
+    none @8 :Void;
+    send @9 :UInt32;                # index into channels
+    receive @10 :UInt32;            # index into channels
+    sleep @11 :Int64;               # nanoseconds left on its timer when frozen (>= 0)
+  }
+  frames @12 :List(Frame);          # innermost first; the last is the root
+  slot @13 :Value;                  # a value in flight, if hasSlot
+  hasSlot @14 :Bool;
+
+  enum State {
+    new @0;
+    runnable @1;
+    blocked @2;
+    paused @3;
+  }
+}
+
+struct Frame {
+  type @0 :UInt32;                  # index into frameTypes
+  resumePoint @1 :UInt16;           # 0 = entry; k = k-th suspension point of run()
+  catchesChild @2 :Bool;            # the pending call site catches the callee's exception
+  archiveBytes @3 :UInt32;          # bytes of `archive` holding this frame's fields
+  fields @4 :List(Field);           # the fields' values, for readers without the program
+}
+
+# One field value as a reader without the program sees it.
+struct Field {
+  union {
+    int @0 :Int64;
+    uint @1 :UInt64;
+    float @2 :Float64;
+    bool @3 :Bool;
+    text @4 :Text;                  # a string field's value
+    channel @5 :UInt32;             # a channel reference: index into channels
+    null @6 :Void;                  # a null reference
+    other @7 :Text;                 # any other type, rendered as text
+  }
+}
+
+# One serialized value: a channel buffer entry or a tasklet's slot.
+struct Value {
+  type @0 :UInt32;                  # index into valueTypes
+  archiveBytes @1 :UInt32;
+  text @2 :Text;                    # rendering for readers without the program
+}
+
+struct Channel {
+  id @0 :UInt64;
+  name @1 :Text;
+  valueType @2 :UInt32;             # index into valueTypes
+  capacity @3 :UInt64;              # 0 = synchronous rendezvous
+  preference @4 :Int8;              # -1, 0, +1
+  scheduleAll @5 :Bool;
+  closing @6 :Bool;
+  balance @7 :Int64;                # blocked senders (> 0) or minus blocked receivers
+  buffer @8 :List(Value);           # oldest first
+  waiters @9 :List(Waiter);         # FIFO
+}
+
+struct Waiter {
+  tasklet @0 :UInt64;               # tasklet id
+  sending @1 :Bool;
+}
