@@ -18,7 +18,7 @@ template class binary_iarchive_impl<stasis::persist::IArchive, char, std::char_t
 namespace stasis::persist {
 
 void IArchive::too_many(const char* what, unsigned long long n) const {
-  throw SnapshotCorrupt("field archive: a " + std::string(what) + " of " + std::to_string(n) +
+  throw SnapshotCorrupt(std::string(kArchiveErrorPrefix) + "a " + std::string(what) + " of " + std::to_string(n) +
                         " claims more than the " + std::to_string(remaining()) +
                         " bytes left in the archive");
 }
@@ -42,6 +42,17 @@ void IArchive::load(std::wstring& s) {
   if (n > remaining() / sizeof(wchar_t)) too_many("wide string length", n);
   s.resize(n);
   if (n > 0) load_binary(s.data(), n * sizeof(wchar_t));
+}
+
+void IArchive::load(bool& b) {
+  static_assert(sizeof(bool) == 1, "the archive stores a bool in one byte");
+  unsigned char byte = 0;
+  load_binary(&byte, 1);
+  if (byte > 1) {
+    throw SnapshotCorrupt(std::string(kArchiveErrorPrefix) + "a bool holds the byte " + std::to_string(byte) +
+                          " (only 0 and 1 are bools)");
+  }
+  b = byte == 1;
 }
 
 }  // namespace stasis::persist

@@ -49,7 +49,7 @@ class Fd {
   int fd_;
 };
 
-constexpr std::size_t kChunk = 1 << 20;
+constexpr std::size_t kChunk = 64 << 10;  // observers see progress within a file
 
 }  // namespace
 

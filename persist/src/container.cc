@@ -270,12 +270,16 @@ DecodedContainer decode_container(std::string_view bytes, const ReadLimits& limi
     throw SnapshotTruncated(prefix(source_name) + "truncated: the header says it has " + size_text(info.header_bytes) +
                             ", the file has " + size_text(bytes.size()));
   }
-  const std::uint64_t expected = info.header_bytes + info.payload_bytes;  // no overflow: both bounded above
-  if (bytes.size() < expected) {
-    throw SnapshotTruncated(prefix(source_name) + "truncated: expected " + size_text(expected) + " (" +
+  if (bytes.size() - info.header_bytes < info.payload_bytes) {  // no overflow: payload_bytes may be ~2^64
+    const std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+    std::string expected = info.payload_bytes > max - info.header_bytes
+                               ? "more than 2^64 bytes"
+                               : size_text(info.header_bytes + info.payload_bytes);
+    throw SnapshotTruncated(prefix(source_name) + "truncated: expected " + expected + " (" +
                             std::to_string(info.header_bytes) + " header + " + std::to_string(info.payload_bytes) +
                             " payload), the file has " + size_text(bytes.size()));
   }
+  const std::uint64_t expected = info.header_bytes + info.payload_bytes;
   if (bytes.size() > expected) {
     throw SnapshotFormatError(prefix(source_name) + size_text(bytes.size() - expected) +
                               " of trailing data after the payload (expected a file of " + size_text(expected) + ")");
@@ -329,6 +333,7 @@ std::string read_snapshot_file(const std::string& path, const ReadLimits& limits
     bytes.reserve(size);
   }
   char chunk[1 << 16];
+  bool header_checked = false;
   for (;;) {
     ssize_t n = ::read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
@@ -339,6 +344,16 @@ std::string read_snapshot_file(const std::string& path, const ReadLimits& limits
                              " (ReadLimits::max_file_bytes)");
     }
     bytes.append(chunk, static_cast<std::size_t>(n));
+    if (!header_checked && bytes.size() >= kHeaderBytes) {
+      // Not a snapshot header (e.g. /dev/zero, a huge unrelated file): stop reading;
+      // decode_container reports the problem from the bytes read so far.
+      header_checked = true;
+      try {
+        peek_header(bytes, path);
+      } catch (const SnapshotError&) {
+        break;
+      }
+    }
   }
   return bytes;
 }

@@ -10,10 +10,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "producer.h"
 #include "stasis/persist/access.h"
@@ -28,6 +30,137 @@ using persist::FramePersistOps;
 using persist::kNullChannel;
 using persist::ValueCodec;
 
+namespace {
+
+// A message builder whose first segment has one spare word in front of it. When
+// the whole message fits in that segment (freeze sizes it from an estimate), the
+// spare word takes the segment table and the message's flat-array form is the
+// buffer itself: no messageToFlatArray copy of the whole snapshot. Otherwise
+// further segments are allocated as MallocMessageBuilder would (each at least as
+// large as all before it) and flat() makes the copy. Segments come from calloc:
+// large ones are fresh, already-zero pages that cost nothing until written.
+class FlatMessageBuilder final : public capnp::MessageBuilder {
+ public:
+  explicit FlatMessageBuilder(std::size_t first_segment_words)
+      : first_words_(std::clamp<std::size_t>(first_segment_words, kMinFirstWords, kMaxSegmentWords)) {}
+  ~FlatMessageBuilder() noexcept(false) override {
+    for (void* p : segments_) std::free(p);
+  }
+
+  kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimum_words) override {
+    if (segments_.empty() && minimum_words <= first_words_) {
+      capnp::word* p = allocate(first_words_ + 1);
+      first_ = p + 1;
+      allocated_words_ = first_words_;
+      return kj::arrayPtr(first_, first_words_);
+    }
+    const std::size_t words =
+        std::max<std::size_t>(minimum_words, std::min<std::size_t>(allocated_words_, kMaxSegmentWords));
+    capnp::word* p = allocate(words);
+    allocated_words_ += words;
+    return kj::arrayPtr(p, words);
+  }
+
+  // The message as a flat array (segment table, then the segments), valid while
+  // this builder lives.
+  kj::ArrayPtr<const capnp::word> flat() {
+    kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments = getSegmentsForOutput();
+    if (segments.size() == 1 && segments[0].begin() == first_) {
+      // Segment table of a one-segment message: u32 (count - 1) = 0, u32 size; little-endian.
+      const std::uint64_t size = segments[0].size();
+      unsigned char* table = reinterpret_cast<unsigned char*>(first_ - 1);
+      for (int i = 0; i < 4; ++i) table[i] = 0;
+      for (int i = 0; i < 4; ++i) table[4 + i] = static_cast<unsigned char>(size >> (8 * i));
+      return kj::arrayPtr(static_cast<const capnp::word*>(first_ - 1), size + 1);
+    }
+    copy_ = capnp::messageToFlatArray(segments);
+    return copy_.asPtr();
+  }
+
+ private:
+  static constexpr std::size_t kMinFirstWords = 1024;
+  static constexpr std::size_t kMaxSegmentWords = (std::size_t{1} << 29) - 1;  // Cap'n Proto's limit
+
+  capnp::word* allocate(std::size_t words) {
+    segments_.reserve(segments_.size() + 1);
+    void* p = std::calloc(words, sizeof(capnp::word));
+    if (!p) throw std::bad_alloc();
+    segments_.push_back(p);
+    return static_cast<capnp::word*>(p);
+  }
+
+  std::size_t first_words_;
+  std::size_t allocated_words_ = 0;
+  capnp::word* first_ = nullptr;
+  std::vector<void*> segments_;
+  kj::Array<capnp::word> copy_;
+};
+
+// A set of pointers with open addressing (linear probing, at most half full): no
+// allocation per element, unlike std::unordered_set, and freeze puts every
+// tasklet of a scheduler in it, a million at a time. Null is never an element.
+class PointerSet {
+ public:
+  void reserve(std::size_t n) {
+    if (2 * n > slots_.size()) rehash(std::bit_ceil(std::max<std::size_t>(16, 2 * n)));
+  }
+  // Adds p; false if it was there already.
+  bool insert(const void* p) {
+    if (2 * (size_ + 1) > slots_.size()) rehash(std::max<std::size_t>(16, 2 * slots_.size()));
+    std::size_t i = slot_of(p);
+    for (; slots_[i]; i = (i + 1) & mask_) {
+      if (slots_[i] == p) return false;
+    }
+    slots_[i] = p;
+    ++size_;
+    return true;
+  }
+  bool contains(const void* p) const {
+    if (slots_.empty()) return false;
+    for (std::size_t i = slot_of(p); slots_[i]; i = (i + 1) & mask_) {
+      if (slots_[i] == p) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::size_t slot_of(const void* p) const {
+    std::uint64_t x = reinterpret_cast<std::uintptr_t>(p);  // murmur3's finalizer
+    x = (x ^ (x >> 33)) * 0xff51afd7ed558ccdull;
+    return static_cast<std::size_t>(x ^ (x >> 33)) & mask_;
+  }
+  void rehash(std::size_t capacity) {
+    std::vector<const void*> old = std::move(slots_);
+    slots_.assign(capacity, nullptr);
+    mask_ = capacity - 1;
+    size_ = 0;
+    for (const void* p : old) {
+      if (p) insert(p);
+    }
+  }
+
+  std::vector<const void*> slots_;
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+};
+
+template <class S>
+constexpr std::size_t struct_words() {
+  return S::_capnpPrivate::dataWordSize + S::_capnpPrivate::pointerCount;
+}
+constexpr std::size_t text_words(std::size_t bytes) { return (bytes + 8) / 8; }  // NUL included
+
+// Allowance per frame field for the variable-size parts of a snapshot: its text
+// description (strings, "other" renderings) and its archive bytes. A short
+// estimate only costs a copy (more segments, flattened); a long one costs address
+// space that is never touched.
+constexpr std::size_t kArchiveBytesPerField = 16;
+constexpr std::size_t kTextBytesPerField = 32;
+constexpr std::size_t kValueBytes = 64;   // a slot or buffered value: archive + text
+constexpr std::size_t kFixedWords = 4096;  // producer, scheduler, note, type lists
+
+}  // namespace
+
 class PersistAccess::Freezer final : public persist::FrameWriter {
  public:
   Freezer(Scheduler& s, const persist::FreezeOptions& options) : s_(s), options_(options), sink_(archive_), ar_(sink_) {
@@ -40,6 +173,8 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   // Every alive tasklet, runnable ones in run order first.
   void collect_scheduler() {
     scope_ = schema::Snapshot::Scope::SCHEDULER;
+    included_.reserve(s_.alive_count_);
+    order_.reserve(s_.alive_count_);
     for (int level = Scheduler::kLevels - 1; level >= 0; --level) {
       for (Tasklet* t = s_.levels_[level].head; t; t = t->link_next_) add(t);
     }
@@ -67,7 +202,10 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
 
   persist::Snapshot finish() {
     check_tasklets();
-    auto root = message_.initRoot<schema::Snapshot>();
+    std::size_t archive_estimate = 0;
+    FlatMessageBuilder message(estimate_message_words(archive_estimate));
+    archive_.reserve(archive_estimate);
+    auto root = message.initRoot<schema::Snapshot>();
     fill_producer(root.initProducer());
     root.setCreatedUnixNs(std::chrono::duration_cast<std::chrono::nanoseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
@@ -86,9 +224,9 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     stats_.archive_bytes = archive_.size();
     root.setArchive(capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(archive_.data()), archive_.size()));
 
-    kj::Array<capnp::word> words = capnp::messageToFlatArray(message_);
+    kj::ArrayPtr<const capnp::word> words = message.flat();
     stats_.message_bytes = words.size() * sizeof(capnp::word);
-    std::string bytes = persist::encode_container(words.asPtr(), options_.container);
+    std::string bytes = persist::encode_container(words, options_.container);
     stats_.file_bytes = bytes.size();
     stats_.compressed = persist::peek_header(bytes).compressed;
     return persist::Snapshot(std::move(bytes), stats_);
@@ -99,8 +237,11 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
 
   std::uint32_t channel_ref(const ChannelBase* ch, const ValueCodec& codec) override {
     if (!ch) return kNullChannel;
+    if (ch == last_channel_) return last_channel_index_;
     auto [it, inserted] = channel_index_.try_emplace(ch, static_cast<std::uint32_t>(channels_.size()));
     if (inserted) channels_.push_back({ch, &codec});
+    last_channel_ = ch;
+    last_channel_index_ = it->second;
     return it->second;
   }
   void describe_int(std::int64_t v) override { next_field().setInt(v); }
@@ -126,7 +267,7 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   };
 
   void add(Tasklet* t) {
-    if (included_.insert(t).second) order_.push_back(t);
+    if (included_.insert(t)) order_.push_back(t);
   }
 
   // Refuses what v1 cannot freeze, before anything is written.
@@ -139,6 +280,10 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
       if (t->wait_ == WaitKind::kSwitch) {
         throw FreezeError("freeze: " + t->label() +
                           " is suspended in a switch; switch waits cannot be frozen yet");
+      }
+      if (t->state_ == TaskletState::kBlocked && t->wait_ == WaitKind::kSend && (t->waiter_.bits & Waiter::kException)) {
+        throw FreezeError("freeze: " + t->label() + " is blocked in send_exception on " + t->waiter_.channel->label() +
+                          "; an exception in flight cannot be frozen — freeze after a receiver has taken it");
       }
       if (t->exc_) {
         throw FreezeError("freeze: " + t->label() +
@@ -157,6 +302,32 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
                           "' that has no codec; register it with STASIS_PERSISTENT_VALUE(Type, \"name\")");
       }
     }
+  }
+
+  // Words the message will probably take (exact for its structure, an allowance
+  // per field for texts and archive bytes); sets `archive_bytes` to the archive's
+  // share of that allowance.
+  std::size_t estimate_message_words(std::size_t& archive_bytes) const {
+    std::size_t words = kFixedWords + text_words(options_.note.size()) + 1 /* tasklet list tag */;
+    std::size_t fields = 0, values = 0;
+    for (const Tasklet* t : order_) {
+      words += struct_words<schema::Tasklet>() + 1 /* frame list tag */ + struct_words<schema::Waiter>();
+      if (!t->name().empty()) words += text_words(t->name().size());
+      for (const FrameBase* f = t->top_; f; f = f->stasis_caller_) {
+        std::size_t n = persist::persist_ops_of(f->ops())->fields.size();
+        words += struct_words<schema::Frame>() + 1 /* field list tag */ + n * struct_words<schema::Field>();
+        fields += n;
+      }
+      if (t->slot_.has_value()) ++values;
+    }
+    for (const ChannelBase* ch = ChannelBase::first_on_thread(); ch; ch = ch->next_on_thread()) {
+      words += struct_words<schema::Channel>() + 2 /* waiter and buffer list tags */ + text_words(ch->name().size());
+      values += ch->buffered();
+    }
+    words += 1 /* channel list tag */ + values * struct_words<schema::Value>();
+    archive_bytes = fields * kArchiveBytesPerField + values * kValueBytes;
+    words += (archive_bytes + fields * kTextBytesPerField + values * kValueBytes) / sizeof(capnp::word);
+    return words;
   }
 
   void collect_timers() {
@@ -209,6 +380,9 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
 
   std::uint32_t wait_channel(Tasklet* t) {
     const ChannelBase* ch = t->waiter_.channel;
+    // Channels met before need no codec lookup (the registry takes a lock).
+    if (ch == last_channel_) return last_channel_index_;
+    if (auto it = channel_index_.find(ch); it != channel_index_.end()) return it->second;
     const ValueCodec* codec = persist::ValueCodecs::instance().find(ch->value_type());
     if (!codec) throw_no_channel_codec(ch);
     return channel_ref(ch, *codec);
@@ -284,7 +458,7 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
       std::vector<const Waiter*> waiters;
       long balance = 0;
       for (const Waiter* w = ch->waiters_.front(); w; w = w->next) {
-        if (w->in_select() || !included_.count(Tasklet::from_waiter(const_cast<Waiter*>(w)))) continue;
+        if (w->in_select() || !included_.contains(Tasklet::from_waiter(const_cast<Waiter*>(w)))) continue;
         waiters.push_back(w);
         balance += w->sending() ? 1 : -1;
       }
@@ -327,13 +501,14 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   std::string archive_;
   persist::StringSink sink_;
   persist::OArchive ar_;
-  capnp::MallocMessageBuilder message_{1 << 16};
   schema::Snapshot::Scope scope_ = schema::Snapshot::Scope::SCHEDULER;
   std::vector<Tasklet*> order_;
-  std::unordered_set<const Tasklet*> included_;
+  PointerSet included_;  // the tasklets of order_
   std::unordered_map<const Tasklet*, std::int64_t> sleep_left_;
   std::vector<ChannelEntry> channels_;
   std::unordered_map<const ChannelBase*, std::uint32_t> channel_index_;
+  const ChannelBase* last_channel_ = nullptr;  // the last channel_ref, cached: a tasklet's
+  std::uint32_t last_channel_index_ = 0;      // wait and its frames often name one channel
   std::unordered_map<const FramePersistOps*, std::uint32_t> frame_types_;
   std::vector<const FramePersistOps*> frame_type_order_;
   const FramePersistOps* last_type_ = nullptr;

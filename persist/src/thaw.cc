@@ -6,8 +6,14 @@
 // The archive is read in the order freeze.cc wrote it.
 #include <capnp/message.h>
 
+#include <algorithm>
+#include <any>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include <boost/archive/archive_exception.hpp>
@@ -24,6 +30,49 @@ using persist::FramePersistOps;
 using persist::kNullChannel;
 using persist::ValueCodec;
 
+namespace {
+
+// Snapshot tasklet id -> position in the snapshot's tasklet list (ids were checked
+// unique by the validator). Ids are usually dense (a scheduler numbers its tasklets
+// from 1): then a vector indexed by id - min replaces a hash map, which would
+// allocate a node per tasklet.
+class TaskletIdIndex {
+ public:
+  explicit TaskletIdIndex(capnp::List<schema::Tasklet>::Reader list) {
+    const std::size_t n = list.size();
+    std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
+    for (unsigned i = 0; i < n; ++i) {
+      const std::uint64_t id = list[i].getId();
+      lo = std::min(lo, id);
+      hi = std::max(hi, id);
+    }
+    if (n > 0 && hi - lo < 2 * n + 1024) {
+      min_ = lo;
+      dense_.assign(hi - lo + 1, 0);
+      for (unsigned i = 0; i < n; ++i) dense_[list[i].getId() - lo] = i + 1;
+    } else {
+      sparse_.reserve(n);
+      for (unsigned i = 0; i < n; ++i) sparse_.emplace(list[i].getId(), i);
+    }
+  }
+
+  // The position of the tasklet with snapshot id `id`; std::out_of_range if none.
+  unsigned at(std::uint64_t id) const {
+    if (dense_.empty()) return sparse_.at(id);
+    if (id < min_ || id - min_ >= dense_.size() || dense_[id - min_] == 0) {
+      throw std::out_of_range("thaw: no tasklet with snapshot id " + std::to_string(id));
+    }
+    return dense_[id - min_] - 1;
+  }
+
+ private:
+  std::uint64_t min_ = 0;
+  std::vector<std::uint32_t> dense_;  // position + 1; 0 = no such id
+  std::unordered_map<std::uint64_t, unsigned> sparse_;
+};
+
+}  // namespace
+
 class PersistAccess::Thawer final : public persist::FrameReader {
  public:
   Thawer(Scheduler& s, const persist::ThawOptions& options) : s_(s), options_(options) {
@@ -32,8 +81,8 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     }
   }
   ~Thawer() {
-    for (auto& chain : frames_) {
-      for (FrameBase* f : chain) destroy_frame(f);
+    for (FrameBase* f : frames_) {
+      if (f) destroy_frame(f);
     }
   }
 
@@ -65,7 +114,9 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       throw;
     }
     if (source.remaining() != 0) corrupt("archive", std::to_string(source.remaining()) + " bytes left unread");
-    return commit(root);
+    plan(root);
+    check_senders();
+    return commit();
   }
 
   // --- FrameReader ---
@@ -75,12 +126,12 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   ChannelBase* channel(std::uint32_t index, const ValueCodec& codec) override {
     if (index == kNullChannel) return nullptr;
     if (index >= channels_.size()) {
-      corrupt(where_, "channel reference " + std::to_string(index) + " is out of range (" +
+      corrupt(where(), "channel reference " + std::to_string(index) + " is out of range (" +
                           std::to_string(channels_.size()) + " channels)");
     }
     ChannelBase* ch = channels_[index].get();
     if (ch->value_type() != *codec.type) {
-      throw SnapshotIncompatible(options_.source_name + ": " + where_ + ": a field of type channel<" + codec.name +
+      throw SnapshotIncompatible(options_.source_name + ": " + where() + ": a field of type channel<" + codec.name +
                                  "> refers to channel #" + std::to_string(ch->id()) + " of " + channel_codecs_[index]->name +
                                  "; the frame's fields do not match the program that wrote it");
     }
@@ -88,6 +139,28 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   }
 
  private:
+  // The record being read, for error messages; the text is built only for an error.
+  struct Where {
+    enum Kind : std::uint8_t { kArchive, kFrame, kSlot, kBuffer } kind = kArchive;
+    unsigned i = 0;  // tasklet or channel
+    unsigned j = 0;  // frame or buffered value
+    const FramePersistOps* type = nullptr;
+    std::uint32_t version = 0;
+  };
+
+  std::string where() const {
+    const std::string i = std::to_string(where_.i), j = std::to_string(where_.j);
+    switch (where_.kind) {
+      case Where::kFrame:
+        return "tasklets[" + i + "].frames[" + j + "] (frame type '" + where_.type->ops->name + "' v" +
+               std::to_string(where_.version) + ")";
+      case Where::kSlot: return "tasklets[" + i + "].slot";
+      case Where::kBuffer: return "channels[" + i + "].buffer[" + j + "]";
+      case Where::kArchive: break;
+    }
+    return "archive";
+  }
+
   [[noreturn]] void corrupt(const std::string& where, const std::string& what) const {
     throw SnapshotCorrupt(options_.source_name + ": " + where + ": " + what);
   }
@@ -153,28 +226,30 @@ class PersistAccess::Thawer final : public persist::FrameReader {
 
   void load_tasklets(capnp::List<schema::Tasklet>::Reader list) {
     frames_.reserve(list.size());
+    chain_start_.reserve(list.size() + 1);
     slots_.resize(list.size());
     for (unsigned i = 0; i < list.size(); ++i) {
       auto t = list[i];
-      frames_.emplace_back();
-      std::vector<FrameBase*>& chain = frames_.back();
+      const std::size_t start = frames_.size();
+      chain_start_.push_back(start);
       auto frames = t.getFrames();
-      chain.reserve(frames.size());
       for (unsigned j = 0; j < frames.size(); ++j) {
         auto fr = frames[j];
-        const auto& [p, version] = frame_types_[fr.getType()];
-        where_ = "tasklets[" + std::to_string(i) + "].frames[" + std::to_string(j) + "] (frame type '" +
-                 p->ops->name + "' v" + std::to_string(version) + ")";
+        // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+        const FramePersistOps* p = frame_types_[fr.getType()].first;
+        const std::uint32_t version = frame_types_[fr.getType()].second;
+        where_ = {Where::kFrame, i, j, p, version};
         std::size_t before = ar_->consumed();
+        frames_.push_back(nullptr);  // cannot throw after the frame exists
         FrameBase* f = guarded([&] { return p->load(*this, version); });
-        chain.push_back(f);
+        frames_.back() = f;
         f->stasis_rp_ = fr.getResumePoint();
         if (fr.getCatchesChild()) f->stasis_flags_ |= FrameBase::kCatchesChild;
         check_bytes(before, fr.getArchiveBytes());
       }
-      for (std::size_t j = 0; j + 1 < chain.size(); ++j) chain[j]->stasis_caller_ = chain[j + 1];
+      for (std::size_t j = start; j + 1 < frames_.size(); ++j) frames_[j]->stasis_caller_ = frames_[j + 1];
       if (t.getHasSlot()) {
-        where_ = "tasklets[" + std::to_string(i) + "].slot";
+        where_ = {Where::kSlot, i};
         auto v = t.getSlot();
         std::size_t before = ar_->consumed();
         guarded([&] {
@@ -190,9 +265,9 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     for (unsigned i = 0; i < list.size(); ++i) {
       auto buf = list[i].getBuffer();
       for (unsigned k = 0; k < buf.size(); ++k) {
-        where_ = "channels[" + std::to_string(i) + "].buffer[" + std::to_string(k) + "]";
+        where_ = {Where::kBuffer, i, k};
         if (value_types_[buf[k].getType()] != channel_codecs_[i]) {
-          corrupt(where_, "value type differs from the channel's");
+          corrupt(where(), "value type differs from the channel's");
         }
         std::size_t before = ar_->consumed();
         guarded([&] {
@@ -204,10 +279,68 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     }
   }
 
+  // What commit() needs from the message, read beforehand: reading the message can
+  // still fail (a pointer the validator does not follow, the traversal limit, which
+  // every list fetch is charged to), and commit() must not fail half-way.
+  struct TaskletRecord {
+    std::uint64_t id = 0;
+    std::string name;
+    std::int8_t priority = 0;
+    bool atomic = false, block_trap = false, started = false, interrupted = false;
+    schema::Tasklet::State state = schema::Tasklet::State::NEW;
+    bool sleeps = false;
+    std::int64_t sleep_ns = 0;
+  };
+  struct ChannelWait {  // one waiter, in channel order then queue order
+    unsigned channel;
+    unsigned index;    // in the channel's queue
+    unsigned tasklet;  // position in the snapshot's tasklet list
+    bool sending;
+  };
+
+  void plan(schema::Snapshot::Reader root) {
+    auto list = root.getTasklets();
+    records_.reserve(list.size());
+    for (auto rec : list) {
+      auto wait = rec.getWait();
+      records_.push_back({rec.getId(), rec.hasName() ? std::string(rec.getName()) : std::string(), rec.getPriority(),
+                          rec.getAtomic(), rec.getBlockTrap(), rec.getStarted(), rec.getInterrupted(), rec.getState(),
+                          wait.isSleep(), wait.isSleep() ? wait.getSleep() : 0});
+    }
+    auto channels = root.getChannels();
+    channel_ids_.reserve(channels.size());
+    for (unsigned c = 0; c < channels.size(); ++c) {
+      channel_ids_.push_back(channels[c].getId());
+      auto waiters = channels[c].getWaiters();
+      for (unsigned k = 0; k < waiters.size(); ++k) {
+        channel_waits_.push_back({c, k, tasklet_ids(root).at(waiters[k].getTasklet()), waiters[k].getSending()});
+      }
+    }
+    whole_scheduler_ = root.getScope() == schema::Snapshot::Scope::SCHEDULER;
+    auto sched = root.getScheduler();
+    saved_steps_ = sched.getSteps();
+    saved_rng_ = sched.getRngState();
+  }
+
+  // A tasklet queued as a sender hands its slot to the receiver that takes it
+  // (Channel<T>::receive_op reads it as a T without checking): it must hold a value
+  // of the channel's type. The validator cannot see types; this is checked here.
+  void check_senders() const {
+    for (const ChannelWait& w : channel_waits_) {
+      if (!w.sending) continue;
+      const std::any& slot = slots_[w.tasklet];
+      if (slot.has_value() && slot.type() == *channel_codecs_[w.channel]->type) continue;
+      corrupt("channels[" + std::to_string(w.channel) + "].waiters[" + std::to_string(w.index) + "]",
+              "tasklet " + std::to_string(records_[w.tasklet].id) + " waits to send on a channel of '" +
+                  channel_codecs_[w.channel]->name + "' but holds " +
+                  (slot.has_value() ? "a value of another type" : "no value") + " in flight");
+    }
+  }
+
   void check_bytes(std::size_t before, std::uint32_t expected) const {
     std::size_t used = ar_->consumed() - before;
     if (used != expected) {
-      corrupt(where_, "read " + std::to_string(used) + " archive bytes where the record says " +
+      corrupt(where(), "read " + std::to_string(used) + " archive bytes where the record says " +
                           std::to_string(expected) +
                           "; the fields' serialization does not match the program that wrote them");
     }
@@ -218,55 +351,58 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   auto guarded(F&& f) -> decltype(f()) {
     try {
       return f();
+    } catch (const SnapshotCorrupt& e) {
+      // The bounded archive's own refusals (archive.cc) do not know the record: name it.
+      if (std::string_view(e.what()).starts_with(persist::kArchiveErrorPrefix)) corrupt(where(), e.what());
+      throw;
     } catch (const Error&) {
       throw;
     } catch (const boost::archive::archive_exception& e) {
-      corrupt(where_, std::string("field archive: ") + e.what());
+      corrupt(where(), std::string("field archive: ") + e.what());
     } catch (const std::bad_alloc&) {
-      corrupt(where_, "field archive: a size in it asks for more memory than is available");
+      corrupt(where(), "field archive: a size in it asks for more memory than is available");
     } catch (const std::exception& e) {
-      corrupt(where_, std::string("field archive: ") + e.what());
+      corrupt(where(), std::string("field archive: ") + e.what());
     }
   }
 
   // Creates the tasklets and puts everything in place. Nothing here can fail on
-  // snapshot content: it was all checked above.
-  persist::Thawed commit(schema::Snapshot::Reader root) {
+  // snapshot content: it was all checked and read (plan()) above.
+  persist::Thawed commit() {
     persist::Thawed out;
-    auto list = root.getTasklets();
+    const std::size_t count = records_.size();
     bool keep_ids = options_.keep_ids && s_.alive_count_ == 0;
     if (keep_ids) {
       std::uint64_t max_channel = 0;
       for (unsigned i = 0; i < channels_.size(); ++i) {
-        channels_[i]->id_ = root.getChannels()[i].getId();
+        channels_[i]->id_ = channel_ids_[i];
         max_channel = std::max(max_channel, channels_[i]->id_);
       }
       reserve_channel_ids_through(max_channel);
     }
-    std::unordered_map<std::uint64_t, Tasklet*> by_id;
-    by_id.reserve(list.size());
-    out.tasklets_.reserve(list.size());
-    out.snapshot_ids_.reserve(list.size());
+    out.tasklets_.reserve(count);
+    out.snapshot_ids_.reserve(count);
     auto now = Scheduler::Clock::now();
-    for (unsigned i = 0; i < list.size(); ++i) {
-      auto rec = list[i];
-      std::uint64_t id = keep_ids ? rec.getId() : s_.next_id_++;
+    for (unsigned i = 0; i < count; ++i) {
+      TaskletRecord& rec = records_[i];
+      std::uint64_t id = keep_ids ? rec.id : s_.next_id_++;
       if (keep_ids && id >= s_.next_id_) s_.next_id_ = id + 1;
-      Tasklet* t = new Tasklet(id, frames_[i].front());
-      frames_[i].clear();
+      const std::size_t start = chain_start_[i], end = i + 1 < chain_start_.size() ? chain_start_[i + 1] : frames_.size();
+      Tasklet* t = new Tasklet(id, frames_[start]);
+      std::fill(frames_.begin() + static_cast<std::ptrdiff_t>(start), frames_.begin() + static_cast<std::ptrdiff_t>(end),
+                nullptr);  // the tasklet owns its chain now
       t->add_ref();  // the scheduler's reference
       ++s_.alive_count_;
-      t->priority_ = rec.getPriority();
-      if (rec.getAtomic()) t->flags_ |= Tasklet::kAtomic;
-      if (rec.getBlockTrap()) t->flags_ |= Tasklet::kBlockTrap;
-      if (rec.getStarted()) t->flags_ |= Tasklet::kStarted;
+      t->priority_ = rec.priority;
+      if (rec.atomic) t->flags_ |= Tasklet::kAtomic;
+      if (rec.block_trap) t->flags_ |= Tasklet::kBlockTrap;
+      if (rec.started) t->flags_ |= Tasklet::kStarted;
       t->slot_ = std::move(slots_[i]);
-      if (rec.hasName()) s_.set_name_of(t, rec.getName());
-      by_id.emplace(rec.getId(), t);
+      if (!rec.name.empty()) s_.set_name_of(t, std::move(rec.name));
       out.tasklets_.emplace_back(t);
-      out.snapshot_ids_.push_back(rec.getId());
-      if (rec.getInterrupted()) out.interrupted_ = TaskletRef(t);
-      switch (rec.getState()) {
+      out.snapshot_ids_.push_back(rec.id);
+      if (rec.interrupted) out.interrupted_ = TaskletRef(t);
+      switch (rec.state) {
         case schema::Tasklet::State::NEW:
         case schema::Tasklet::State::RUNNABLE: s_.make_runnable(t, false); break;
         case schema::Tasklet::State::PAUSED:
@@ -275,8 +411,10 @@ class PersistAccess::Thawer final : public persist::FrameReader {
           break;
         case schema::Tasklet::State::BLOCKED:
           t->state_ = TaskletState::kBlocked;
-          if (rec.getWait().isSleep()) {
-            auto left = std::chrono::nanoseconds(rec.getWait().getSleep());
+          if (rec.sleeps) {
+            auto left = std::chrono::nanoseconds(rec.sleep_ns);
+            // A time left of up to 2^63 ns is valid; keep now + left from overflowing.
+            left = std::min<std::chrono::nanoseconds>(left, Scheduler::Clock::time_point::max() - now);
             std::uint64_t seq = ++s_.timer_seq_;
             t->add_ref();
             t->flags_ |= Tasklet::kSlept;
@@ -289,18 +427,15 @@ class PersistAccess::Thawer final : public persist::FrameReader {
           break;  // channel waits: below, in each channel's queue order
       }
     }
-    auto channels = root.getChannels();
-    for (unsigned i = 0; i < channels.size(); ++i) {
-      for (auto w : channels[i].getWaiters()) {
-        Tasklet* t = by_id.at(w.getTasklet());
-        channels_[i]->park(&t->waiter_, w.getSending());
-        t->wait_ = w.getSending() ? WaitKind::kSend : WaitKind::kReceive;
-        ++s_.channel_blocked_;
-      }
+    for (const ChannelWait& w : channel_waits_) {
+      Tasklet* t = out.tasklets_[w.tasklet].get();
+      channels_[w.channel]->park(&t->waiter_, w.sending);
+      t->wait_ = w.sending ? WaitKind::kSend : WaitKind::kReceive;
+      ++s_.channel_blocked_;
     }
-    if (root.getScope() == schema::Snapshot::Scope::SCHEDULER && options_.restore_scheduler_state) {
-      s_.steps_ = root.getScheduler().getSteps();
-      s_.seed(root.getScheduler().getRngState());
+    if (whole_scheduler_ && options_.restore_scheduler_state) {
+      s_.steps_ = saved_steps_;
+      s_.seed(saved_rng_);
     }
     out.channels_ = std::move(channels_);
     return out;
@@ -308,14 +443,31 @@ class PersistAccess::Thawer final : public persist::FrameReader {
 
   Scheduler& s_;
   const persist::ThawOptions& options_;
+  // Built on first use: a snapshot without channel waiters needs none.
+  const TaskletIdIndex& tasklet_ids(schema::Snapshot::Reader root) {
+    if (!tasklet_ids_) tasklet_ids_.emplace(root.getTasklets());
+    return *tasklet_ids_;
+  }
+
   persist::IArchive* ar_ = nullptr;
-  std::string where_;
+  Where where_;
   std::vector<std::pair<const FramePersistOps*, std::uint32_t>> frame_types_;
   std::vector<const ValueCodec*> value_types_;
   std::vector<std::unique_ptr<ChannelBase>> channels_;
   std::vector<const ValueCodec*> channel_codecs_;
-  std::vector<std::vector<FrameBase*>> frames_;  // per tasklet, innermost first; owned until commit
+  // Every tasklet's frames, innermost first, tasklet after tasklet; owned until
+  // commit hands each chain to its tasklet. chain_start_[i]: tasklet i's first.
+  std::vector<FrameBase*> frames_;
+  std::vector<std::size_t> chain_start_;
+  std::optional<TaskletIdIndex> tasklet_ids_;
   std::vector<std::any> slots_;
+  // Read by plan() for commit().
+  std::vector<TaskletRecord> records_;
+  std::vector<std::uint64_t> channel_ids_;
+  std::vector<ChannelWait> channel_waits_;
+  bool whole_scheduler_ = false;
+  std::uint64_t saved_steps_ = 0;
+  std::uint64_t saved_rng_ = 0;
 };
 
 }  // namespace stasis::detail

@@ -57,6 +57,10 @@ class SpanSource : public std::streambuf {
   std::size_t remaining() const noexcept { return static_cast<std::size_t>(egptr() - gptr()); }
 };
 
+// Every SnapshotCorrupt the input archive throws starts with this; the thawer adds
+// the source name and the record being read.
+inline constexpr std::string_view kArchiveErrorPrefix = "field archive: ";
+
 inline constexpr unsigned kArchiveFlags =
     boost::archive::no_header | boost::archive::no_codecvt | boost::archive::no_tracking;
 
@@ -90,6 +94,9 @@ class IArchive : public boost::archive::binary_iarchive_impl<IArchive, char, std
   }
   void load(std::string& s);
   void load(std::wstring& s);
+  // A bool is one byte holding 0 or 1; any other byte is SnapshotCorrupt (Boost's
+  // own load would assert, or hand out an invalid bool).
+  void load(bool& b);
 
  private:
   friend class boost::archive::detail::interface_iarchive<IArchive>;

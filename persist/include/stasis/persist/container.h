@@ -117,8 +117,10 @@ DecodedContainer decode_container(std::string_view bytes, const ReadLimits& limi
                                   std::string_view source_name = "snapshot");
 
 // Reads a whole file. Refuses (SnapshotTooLarge) a regular file larger than
-// limits.max_file_bytes before reading it, and stops reading any other file at that
-// size. I/O failures are CheckpointError with the path and the errno text.
+// limits.max_file_bytes before reading it, and any other file (pipe, device) once it
+// passes that size. Stops early, returning the bytes read so far, when they do not
+// start with a snapshot header (decode_container then says why). I/O failures are
+// CheckpointError with the path and the errno text.
 std::string read_snapshot_file(const std::string& path, const ReadLimits& limits = {});
 
 // Throws SnapshotCorrupt for a kj::Exception Cap'n Proto raised while reading the

@@ -1,0 +1,240 @@
+// tools/stasis-dump/cmd_json.cc — `json`: the whole snapshot as JSON.
+//
+// Default form streams: one top-level member per line and one array element
+// (tasklet, channel, type) per line, so huge files print in memory proportional to
+// the largest single record and stay grep-able. --pretty builds one indented
+// document. Key order follows the schema; invalid UTF-8 in texts becomes U+FFFD.
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "loaded.h"
+#include "render.h"
+
+namespace stasis::dump {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string dump(const Json& j, int indent = -1) { return j.dump(indent, ' ', false, Json::error_handler_t::replace); }
+
+std::string str(capnp::Text::Reader t) { return std::string(text_view(t)); }
+
+class JsonWriter {
+ public:
+  JsonWriter(std::ostream& out, bool pretty) : out_(out), pretty_(pretty) {
+    if (!pretty_) out_ << "{";
+  }
+  void member(const char* key, Json value) {
+    if (pretty_) {
+      doc_[key] = std::move(value);
+      return;
+    }
+    out_ << (first_ ? "\n" : ",\n") << dump(Json(key)) << ": " << dump(value);
+    first_ = false;
+  }
+  // element(i) returns the i-th element.
+  template <typename Element>
+  void array(const char* key, std::size_t n, Element&& element) {
+    if (pretty_) {
+      Json& a = doc_[key] = Json::array();
+      for (std::size_t i = 0; i < n; ++i) a.push_back(element(i));
+      return;
+    }
+    out_ << (first_ ? "\n" : ",\n") << dump(Json(key)) << ": [";
+    for (std::size_t i = 0; i < n; ++i) out_ << (i ? ",\n" : "\n") << dump(element(i));
+    out_ << (n ? "\n]" : "]");
+    first_ = false;
+  }
+  void finish() {
+    if (pretty_) out_ << dump(doc_, 2) << '\n';
+    else out_ << "\n}\n";
+  }
+
+ private:
+  std::ostream& out_;
+  bool pretty_;
+  bool first_ = true;
+  Json doc_ = Json::object();
+};
+
+std::string base64(kj::ArrayPtr<const capnp::byte> data) {
+  static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    std::uint32_t v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+    out += table[v >> 18];
+    out += table[(v >> 12) & 63];
+    out += table[(v >> 6) & 63];
+    out += table[v & 63];
+  }
+  if (i < data.size()) {
+    std::uint32_t v = data[i] << 16;
+    if (i + 1 < data.size()) v |= data[i + 1] << 8;
+    out += table[v >> 18];
+    out += table[(v >> 12) & 63];
+    out += i + 1 < data.size() ? table[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+Json channel_ref(const Loaded& s, const char* kind_key, const char* kind, std::uint32_t index) {
+  Json j = {{kind_key, kind}, {"channel", index}};
+  if (index < s.channels.size()) j["channelId"] = s.channels[index].getId();
+  return j;
+}
+
+Json wait_json(const Loaded& s, schema::Tasklet::Reader t) {
+  auto w = t.getWait();
+  switch (w.which()) {
+    case schema::Tasklet::Wait::NONE: return {{"kind", "none"}};
+    case schema::Tasklet::Wait::SEND: return channel_ref(s, "kind", "send", w.getSend());
+    case schema::Tasklet::Wait::RECEIVE: return channel_ref(s, "kind", "receive", w.getReceive());
+    case schema::Tasklet::Wait::SLEEP: return {{"kind", "sleep"}, {"ns", w.getSleep()}};
+  }
+  return {{"kind", "unknown"}, {"which", static_cast<unsigned>(w.which())}};
+}
+
+Json field_json(const Loaded& s, std::uint32_t type, std::uint32_t k, schema::Field::Reader f) {
+  Json j = {{"name", k < (type < s.types.size() ? s.types[type].field_names.size() : 0)
+                         ? Json(s.types[type].field_names[k])
+                         : Json(nullptr)}};
+  switch (f.which()) {
+    case schema::Field::INT: j["kind"] = "int"; j["value"] = f.getInt(); break;
+    case schema::Field::UINT: j["kind"] = "uint"; j["value"] = f.getUint(); break;
+    case schema::Field::FLOAT: j["kind"] = "float"; j["value"] = f.getFloat(); break;
+    case schema::Field::BOOL: j["kind"] = "bool"; j["value"] = f.getBool(); break;
+    case schema::Field::TEXT: j["kind"] = "text"; j["value"] = str(f.getText()); break;
+    case schema::Field::CHANNEL: {
+      Json ref = channel_ref(s, "kind", "channel", f.getChannel());
+      j["kind"] = "channel";
+      j["value"] = ref["channel"];
+      if (ref.contains("channelId")) j["channelId"] = ref["channelId"];
+      break;
+    }
+    case schema::Field::NULL_: j["kind"] = "null"; j["value"] = nullptr; break;
+    case schema::Field::OTHER: j["kind"] = "other"; j["value"] = str(f.getOther()); break;
+    default: j["kind"] = "unknown"; j["value"] = nullptr; break;
+  }
+  return j;
+}
+
+Json value_json(const Loaded& s, schema::Value::Reader v) {
+  std::uint32_t type = v.getType();
+  return {{"type", type},
+          {"typeName", type < s.value_names.size() ? Json(s.value_names[type]) : Json(nullptr)},
+          {"archiveBytes", v.getArchiveBytes()},
+          {"text", str(v.getText())}};
+}
+
+Json frame_json(const Loaded& s, schema::Frame::Reader f) {
+  std::uint32_t type = f.getType();
+  bool known = type < s.types.size();
+  Json j = {{"type", type},
+            {"typeName", known ? Json(s.types[type].name) : Json(nullptr)},
+            {"typeVersion", known ? Json(s.types[type].version) : Json(nullptr)},
+            {"resumePoint", f.getResumePoint()},
+            {"catchesChild", f.getCatchesChild()},
+            {"archiveBytes", f.getArchiveBytes()}};
+  Json fields = Json::array();
+  auto list = f.getFields();
+  for (std::uint32_t k = 0; k < list.size(); ++k) fields.push_back(field_json(s, type, k, list[k]));
+  j["fields"] = std::move(fields);
+  return j;
+}
+
+Json tasklet_json(const Loaded& s, schema::Tasklet::Reader t) {
+  Json j = {{"id", t.getId()},
+            {"name", str(t.getName())},
+            {"priority", t.getPriority()},
+            {"state", state_text(t.getState())},
+            {"atomic", t.getAtomic()},
+            {"blockTrap", t.getBlockTrap()},
+            {"started", t.getStarted()},
+            {"interrupted", t.getInterrupted()},
+            {"wait", wait_json(s, t)}};
+  Json frames = Json::array();
+  for (auto f : t.getFrames()) frames.push_back(frame_json(s, f));
+  j["frames"] = std::move(frames);
+  j["slot"] = t.getHasSlot() ? value_json(s, t.getSlot()) : Json(nullptr);
+  return j;
+}
+
+Json channel_json(const Loaded& s, schema::Channel::Reader c) {
+  std::uint32_t type = c.getValueType();
+  Json j = {{"id", c.getId()},
+            {"name", str(c.getName())},
+            {"valueType", type},
+            {"valueTypeName", type < s.value_names.size() ? Json(s.value_names[type]) : Json(nullptr)},
+            {"capacity", c.getCapacity()},
+            {"preference", c.getPreference()},
+            {"scheduleAll", c.getScheduleAll()},
+            {"closing", c.getClosing()},
+            {"balance", c.getBalance()}};
+  Json waiters = Json::array();
+  for (auto w : c.getWaiters()) waiters.push_back({{"tasklet", w.getTasklet()}, {"sending", w.getSending()}});
+  j["waiters"] = std::move(waiters);
+  Json buffer = Json::array();
+  for (auto v : c.getBuffer()) buffer.push_back(value_json(s, v));
+  j["buffer"] = std::move(buffer);
+  return j;
+}
+
+Json frame_type_json(schema::FrameType::Reader t) {
+  Json fields = Json::array();
+  for (auto f : t.getFields()) fields.push_back({{"name", str(f.getName())}, {"type", str(f.getType())}});
+  return {{"name", str(t.getName())}, {"version", t.getVersion()}, {"cxxName", str(t.getCxxName())}, {"fields", fields}};
+}
+
+}  // namespace
+
+int run_json(const JsonOptions& o, std::ostream& out) {
+  Loaded s = load_snapshot(o.file, o.check);
+  persist::with_capnp_errors(s.source(), [&] {
+    const persist::ContainerInfo& c = s.view.info();
+    auto p = s.root.getProducer();
+    auto scope = s.root.getScope();
+    JsonWriter w(out, o.pretty);
+    w.member("container", {{"version", c.version},
+                           {"headerBytes", c.header_bytes},
+                           {"flags", c.flags},
+                           {"compression", c.compressed ? "zstd" : "none"},
+                           {"fileBytes", c.file_bytes},
+                           {"payloadBytes", c.payload_bytes},
+                           {"messageBytes", c.message_bytes},
+                           {"checksum", hex_text(c.checksum)}});
+    w.member("producer", {{"arch", str(p.getArch())},
+                          {"pointerBits", p.getPointerBits()},
+                          {"littleEndian", p.getLittleEndian()},
+                          {"longBits", p.getLongBits()},
+                          {"libraryVersion", str(p.getLibraryVersion())},
+                          {"compiler", str(p.getCompiler())},
+                          {"boostArchiveVersion", p.getBoostArchiveVersion()},
+                          {"hostname", str(p.getHostname())},
+                          {"pid", p.getPid()},
+                          {"program", str(p.getProgram())}});
+    w.member("createdUnixNs", s.root.getCreatedUnixNs());
+    w.member("created", utc_time_text(s.root.getCreatedUnixNs()));
+    w.member("scope", scope == schema::Snapshot::Scope::SCHEDULER  ? "scheduler"
+                      : scope == schema::Snapshot::Scope::TASKLETS ? "tasklets"
+                                                                   : "unknown");
+    auto sched = s.root.getScheduler();
+    w.member("scheduler", {{"steps", sched.getSteps()}, {"rngState", sched.getRngState()}});
+    w.member("note", str(s.root.getNote()));
+    w.array("frameTypes", s.frame_types.size(), [&](std::size_t i) { return frame_type_json(s.frame_types[i]); });
+    w.array("valueTypes", s.value_types.size(),
+            [&](std::size_t i) { return Json{{"name", s.value_names[i]}}; });
+    w.array("tasklets", s.tasklets.size(), [&](std::size_t i) { return tasklet_json(s, s.tasklets[i]); });
+    w.array("channels", s.channels.size(), [&](std::size_t i) { return channel_json(s, s.channels[i]); });
+    auto archive = s.root.getArchive();
+    Json a = {{"size", archive.size()}};
+    if (o.archive_base64) a["base64"] = base64(archive);
+    w.member("archive", a);
+    w.finish();
+  });
+  return kExitOk;
+}
+
+}  // namespace stasis::dump

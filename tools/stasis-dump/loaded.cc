@@ -1,0 +1,56 @@
+// tools/stasis-dump/loaded.cc — opening a snapshot file for the dumper.
+#include "loaded.h"
+
+#include <utility>
+
+#include "render.h"
+#include "stasis/persist/validate.h"
+
+namespace stasis::dump {
+
+Loaded::Loaded(persist::MessageView v) : view(std::move(v)) {
+  persist::with_capnp_errors(view.source_name(), [&] {
+    root = view.root();
+    frame_types = root.getFrameTypes();
+    value_types = root.getValueTypes();
+    tasklets = root.getTasklets();
+    channels = root.getChannels();
+    tasklet_index.reserve(tasklets.size());
+    for (std::uint32_t i = 0; i < tasklets.size(); ++i) tasklet_index.emplace(tasklets[i].getId(), i);
+    types.reserve(frame_types.size());
+    for (auto t : frame_types) {
+      TypeInfo& info = types.emplace_back();
+      info.name = text_view(t.getName());
+      info.version = t.getVersion();
+      for (auto f : t.getFields()) {
+        info.field_names.emplace_back(text_view(f.getName()));
+        info.field_types.emplace_back(text_view(f.getType()));
+      }
+    }
+    value_names.reserve(value_types.size());
+    for (auto v : value_types) value_names.emplace_back(text_view(v.getName()));
+    channel_labels.reserve(channels.size());
+    for (auto c : channels) channel_labels.push_back(channel_label(c));
+  });
+}
+
+std::optional<std::uint32_t> Loaded::find_tasklet(std::uint64_t id) const {
+  auto it = tasklet_index.find(id);
+  if (it == tasklet_index.end()) return std::nullopt;
+  return it->second;
+}
+
+Loaded load_snapshot(const std::string& path, bool check) {
+  persist::MessageView view = persist::MessageView::from_file(path);
+  if (check) {
+    try {
+      persist::validate_snapshot(view.root(), path);
+    } catch (const SnapshotCorrupt& e) {
+      throw SnapshotCorrupt(std::string(e.what()) +
+                            " (`stasis-dump verify` lists every problem; --no-check shows the file anyway)");
+    }
+  }
+  return Loaded(std::move(view));
+}
+
+}  // namespace stasis::dump

@@ -1,0 +1,57 @@
+// tools/stasis-dump/loaded.h — a snapshot file opened for the dumper: the decoded
+// message, its top-level lists (fetched once: every list fetch is charged to the
+// Cap'n Proto traversal limit) and an id -> index map of the tasklets.
+//
+// Names that renderers look up again and again (frame type and field names, value
+// type names, channel labels) are copied once into plain strings: re-reading them
+// from the message would charge the traversal limit on every lookup.
+//
+// Invariant: unless opened with check == false, the message passed
+// validate_snapshot(), so every index in it is in range. The render helpers check
+// ranges anyway, so --no-check output of a broken file is still safe.
+#ifndef STASIS_TOOLS_DUMP_LOADED_H_
+#define STASIS_TOOLS_DUMP_LOADED_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "stasis/persist/container.h"
+#include "stasis/schema/snapshot.capnp.h"
+
+namespace stasis::dump {
+
+struct Loaded {
+  explicit Loaded(persist::MessageView v);
+
+  persist::MessageView view;
+  schema::Snapshot::Reader root;
+  capnp::List<schema::FrameType>::Reader frame_types;
+  capnp::List<schema::ValueType>::Reader value_types;
+  capnp::List<schema::Tasklet>::Reader tasklets;
+  capnp::List<schema::Channel>::Reader channels;
+  std::unordered_map<std::uint64_t, std::uint32_t> tasklet_index;  // id -> first index
+
+  struct TypeInfo {
+    std::string name;  // raw, as in the file
+    std::uint32_t version = 0;
+    std::vector<std::string> field_names, field_types;
+  };
+  std::vector<TypeInfo> types;             // per frame type
+  std::vector<std::string> value_names;    // per value type, raw
+  std::vector<std::string> channel_labels; // per channel, rendered: "channel #12 'edge'"
+
+  const std::string& source() const noexcept { return view.source_name(); }
+  std::optional<std::uint32_t> find_tasklet(std::uint64_t id) const;
+};
+
+// Reads, decodes and (with check) validates `path`. Throws the persist errors:
+// CheckpointError for I/O, SnapshotError subclasses for bad content. A validation
+// failure's message ends with a hint about `verify` and --no-check.
+Loaded load_snapshot(const std::string& path, bool check);
+
+}  // namespace stasis::dump
+
+#endif  // STASIS_TOOLS_DUMP_LOADED_H_
