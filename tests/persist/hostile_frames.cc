@@ -42,8 +42,8 @@ TaskletRef build_realistic(Scheduler& s, World& w, std::uint64_t budget) {
   for (std::uint64_t j = 0; j < 10; ++j) {
     w.numbers.push_back(channel<std::uint64_t>("n" + std::to_string(j), j % 2 ? 4 : 0));
     Channel<std::uint64_t>* ch = w.numbers.back().get();
-    s.spawn(Emit{.out = ch, .n = 30 + j, .salt = j}, {.name = "emit-" + std::to_string(j)});
-    TaskletRef fold = s.spawn(Fold{.in = ch, .n = 30 + j}, {.name = "fold-" + std::to_string(j)});
+    s.spawn(Emit{.out = ch, .n = 90 + j, .salt = j}, {.name = "emit-" + std::to_string(j)});
+    TaskletRef fold = s.spawn(Fold{.in = ch, .n = 90 + j}, {.name = "fold-" + std::to_string(j)});
     if (j == 1) fold->set_atomic(true);
     if (j == 2) fold->set_priority(-3);
   }
@@ -52,16 +52,16 @@ TaskletRef build_realistic(Scheduler& s, World& w, std::uint64_t budget) {
   w.numbers.push_back(channel<std::uint64_t>("fan-b", 2));
   Channel<std::uint64_t>* fa = w.numbers[10].get();
   Channel<std::uint64_t>* fb = w.numbers[11].get();
-  s.spawn(Fan{.outs = {fa, fb}, .n = 20}, {.name = "fan"});
-  s.spawn(Fold{.in = fa, .n = 10}, {.name = "fold-fan-a"});
-  s.spawn(Fold{.in = fb, .n = 10}, {.name = "fold-fan-b"});
+  s.spawn(Fan{.outs = {fa, fb}, .n = 60}, {.name = "fan"});
+  s.spawn(Fold{.in = fa, .n = 30}, {.name = "fold-fan-a"});
+  s.spawn(Fold{.in = fb, .n = 30}, {.name = "fold-fan-b"});
 
   // A ring of three relays with two messages travelling round it.
   w.ring.push_back(channel<Msg>("r0", 2));
   w.ring.push_back(channel<Msg>("r1"));
   w.ring.push_back(channel<Msg>("r2"));
   for (std::uint32_t k = 0; k < 3; ++k) {
-    s.spawn(Relay{.in = w.ring[k].get(), .out = w.ring[(k + 1) % 3].get(), .count = 12, .hop = k + 1},
+    s.spawn(Relay{.in = w.ring[k].get(), .out = w.ring[(k + 1) % 3].get(), .count = 36, .hop = k + 1},
             {.name = "relay-" + std::to_string(k)});
   }
   w.ring[0]->send(Msg{.seq = 1, .tag = "m", .hops = {0}, .urgent = true});
@@ -75,20 +75,26 @@ TaskletRef build_realistic(Scheduler& s, World& w, std::uint64_t budget) {
 
   // Calls that catch errors: Guards call Throwers, which fail on odd values.
   w.guarded = channel<std::uint64_t>("guarded", 3);
-  s.spawn(Emit{.out = w.guarded.get(), .n = 12}, {.name = "emit-guarded"});
-  for (int k = 0; k < 3; ++k) s.spawn(Guard{.in = w.guarded.get(), .rounds = 4}, {.name = "guard"});
+  s.spawn(Emit{.out = w.guarded.get(), .n = 36}, {.name = "emit-guarded"});
+  for (int k = 0; k < 3; ++k) s.spawn(Guard{.in = w.guarded.get(), .rounds = 12}, {.name = "guard"});
 
   // Strings over a buffered channel.
   w.words = channel<std::string>("words", 3);
-  s.spawn(Speak{.out = w.words.get(), .words = {"alpha", "beta", "gamma", "delta", "epsilon"}}, {.name = "speak-1"});
-  s.spawn(Speak{.out = w.words.get(), .words = {"one", "two", "three", "four", "five"}}, {.name = "speak-2"});
-  s.spawn(Listen{.in = w.words.get(), .n = 10}, {.name = "listen"});
+  std::vector<std::string> greek, numbers;
+  for (const char* g : {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"}) {
+    greek.push_back(g);
+    greek.push_back(std::string(g) + "-2");
+  }
+  for (int k = 0; k < 20; ++k) numbers.push_back(std::to_string(k * 7919));
+  s.spawn(Speak{.out = w.words.get(), .words = greek}, {.name = "speak-1"});
+  s.spawn(Speak{.out = w.words.get(), .words = numbers}, {.name = "speak-2"});
+  s.spawn(Listen{.in = w.words.get(), .n = 40}, {.name = "listen"});
 
   // A composite value type over a sync channel.
   w.pairs = channel<Pair>("pairs");
-  s.spawn(EmitPair{.out = w.pairs.get(), .n = 6}, {.name = "pairs-1"});
-  s.spawn(EmitPair{.out = w.pairs.get(), .n = 6}, {.name = "pairs-2"});
-  s.spawn(Tally{.in = w.pairs.get(), .n = 12}, {.name = "tally"});
+  s.spawn(EmitPair{.out = w.pairs.get(), .n = 20}, {.name = "pairs-1"});
+  s.spawn(EmitPair{.out = w.pairs.get(), .n = 20}, {.name = "pairs-2"});
+  s.spawn(Tally{.in = w.pairs.get(), .n = 40}, {.name = "tally"});
 
   return s.run(budget);
 }

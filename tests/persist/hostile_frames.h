@@ -6,9 +6,11 @@
 // frames are written to survive that, as any frame that restores untrusted
 // snapshots must be: arithmetic is unsigned (it wraps, never overflows), a null
 // channel reference raises BadField instead of being dereferenced, every loop
-// iteration suspends or polls (a step budget stops it whatever its bound), texts
-// and vectors grow by a bounded amount per step, and sleeps last at most
-// kMaxNapMs. Every type is registered under a "test.hostile." name in
+// iteration polls or calls (a step budget stops it whatever its bound, even when
+// its channel operations never block: a restored channel may have any capacity),
+// an index is checked after every resume point before it is used (a frame may be
+// resumed at any of its points with any field values), texts and vectors grow by
+// a bounded amount per step, and sleeps last at most kMaxNapMs. Every type is registered under a "test.hostile." name in
 // hostile_frames.cc.
 #ifndef STASIS_TESTS_PERSIST_HOSTILE_FRAMES_H_
 #define STASIS_TESTS_PERSIST_HOSTILE_FRAMES_H_
@@ -64,7 +66,10 @@ struct Emit : Frame<Emit> {
   STASIS_FIELDS(out, i, n, salt)
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
-    for (; i < n; ++i) STASIS_SEND(cx, need(out, "Emit.out"), i * i + salt);
+    for (; i < n; ++i) {
+      STASIS_POLL(cx);
+      STASIS_SEND(cx, need(out, "Emit.out"), i * i + salt);
+    }
     STASIS_END(cx);
   }
 };
@@ -81,6 +86,7 @@ struct Fold : Frame<Fold> {
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
     for (k = 0; k < n; ++k) {
+      STASIS_POLL(cx);
       STASIS_RECEIVE(cx, need(in, "Fold.in"), v);
       acc = acc * 1099511628211ull + v;
       if (firsts.size() < 4) firsts.push_back(v);
@@ -99,6 +105,7 @@ struct Fan : Frame<Fan> {
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
     for (; i < n; ++i) {
+      STASIS_POLL(cx);
       if (outs.empty()) throw BadField("Fan.outs is empty");
       STASIS_SEND(cx, need(outs[i % outs.size()], "Fan.outs[]"), i);
     }
@@ -118,6 +125,7 @@ struct Relay : Frame<Relay> {
     STASIS_BEGIN(cx);
     while (count > 0) {
       --count;
+      STASIS_POLL(cx);
       STASIS_RECEIVE(cx, need(in, "Relay.in"), m);
       ++m.seq;
       if (m.tag.size() < 64) m.tag += ".";
@@ -191,7 +199,12 @@ struct Speak : Frame<Speak> {
   STASIS_FIELDS(out, words, i)
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
-    for (; i < words.size(); ++i) STASIS_SEND(cx, need(out, "Speak.out"), words[i]);
+    for (; i < words.size(); ++i) {
+      STASIS_POLL(cx);
+      // Resumed here, i is whatever the snapshot says: check it before indexing.
+      if (i >= words.size()) throw BadField("Speak.i is past the end of Speak.words");
+      STASIS_SEND(cx, need(out, "Speak.out"), words[i]);
+    }
     STASIS_END(cx);
   }
 };
@@ -207,6 +220,7 @@ struct Listen : Frame<Listen> {
     STASIS_BEGIN(cx);
     while (n > 0) {
       --n;
+      STASIS_POLL(cx);
       STASIS_RECEIVE(cx, need(in, "Listen.in"), word);
       if (text.size() < 4096) text += word + ";";
     }
@@ -224,6 +238,7 @@ struct EmitPair : Frame<EmitPair> {
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
     for (; i < n; ++i) {
+      STASIS_POLL(cx);
       STASIS_SEND(cx, need(out, "EmitPair.out"), Pair(static_cast<std::int64_t>(i), i % 2 ? "odd" : "even"));
     }
     STASIS_END(cx);
@@ -241,6 +256,7 @@ struct Tally : Frame<Tally> {
     STASIS_BEGIN(cx);
     while (n > 0) {
       --n;
+      STASIS_POLL(cx);
       STASIS_RECEIVE(cx, need(in, "Tally.in"), p);
       if (counts.size() < 64 || counts.count(p.second)) counts[p.second] += static_cast<std::uint64_t>(p.first);
     }
@@ -283,7 +299,7 @@ struct World {
 // interrupted tasklet (paused): afterwards there are buffered values, blocked
 // senders holding values in flight, blocked receivers, deep frame chains, sleepers,
 // a paused and an atomic tasklet.
-TaskletRef build_realistic(Scheduler& s, World& w, std::uint64_t budget = 400);
+TaskletRef build_realistic(Scheduler& s, World& w, std::uint64_t budget = 900);
 
 // A snapshot of build_realistic's scheduler, made deterministic (producer pid,
 // host, program, creation time, channel ids and sleep times are fixed), so that

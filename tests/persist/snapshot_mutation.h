@@ -1,8 +1,9 @@
 // snapshot_mutation.h — making bad snapshots out of good ones, for the error and
 // hostile-input tests.
 //
-// mutate() decodes a valid snapshot, copies its root into a message builder, lets
-// the caller change any record, and re-encodes it with a valid header and checksum:
+// mutate() decodes a valid snapshot, copies its root into a message builder (one
+// segment), lets the caller change any record, and re-encodes it with a valid
+// header and checksum:
 // the result reaches every layer behind the container (validator, type resolution,
 // archive, runtime). message_bytes()/encode_message() do the same at the level of
 // the raw flat-array message, for byte flips that the schema cannot express.
@@ -46,7 +47,9 @@ template <class Edit>
 persist::Snapshot mutate(const persist::Snapshot& snap, Edit&& edit,
                          persist::Compression compression = persist::Compression::kNone) {
   persist::MessageView view = persist::MessageView::from_bytes(snap.bytes());
-  capnp::MallocMessageBuilder builder;
+  // One segment, as freeze() writes it (room for the copy and for replaced parts):
+  // raw word offsets then mean the same in mutated and frozen messages.
+  capnp::MallocMessageBuilder builder(static_cast<unsigned>(2 * view.words().size() + 1024));
   builder.setRoot(view.root());
   edit(builder.getRoot<schema::Snapshot>());
   return persist::Snapshot(persist::encode_container(builder, {.compression = compression}));
