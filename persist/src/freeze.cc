@@ -42,21 +42,24 @@ namespace {
 class FlatMessageBuilder final : public capnp::MessageBuilder {
  public:
   explicit FlatMessageBuilder(std::size_t first_segment_words)
-      : first_words_(std::clamp<std::size_t>(first_segment_words, kMinFirstWords, kMaxSegmentWords)) {}
+      : first_words_(std::clamp<std::size_t>(first_segment_words, kMinSegmentWords, kMaxSegmentWords)) {}
   ~FlatMessageBuilder() noexcept(false) override {
     for (void* p : segments_) std::free(p);
   }
 
   kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimum_words) override {
     if (segments_.empty() && minimum_words <= first_words_) {
-      capnp::word* p = allocate(first_words_ + 1);
-      first_ = p + 1;
-      allocated_words_ = first_words_;
-      return kj::arrayPtr(first_, first_words_);
+      // If the system refuses that much address space, grow as usual instead.
+      if (capnp::word* p = allocate(first_words_ + 1)) {
+        first_ = p + 1;
+        allocated_words_ = first_words_;
+        return kj::arrayPtr(first_, first_words_);
+      }
     }
-    const std::size_t words =
-        std::max<std::size_t>(minimum_words, std::min<std::size_t>(allocated_words_, kMaxSegmentWords));
+    const std::size_t words = std::max<std::size_t>(
+        {minimum_words, kMinSegmentWords, std::min<std::size_t>(allocated_words_, kMaxSegmentWords)});
     capnp::word* p = allocate(words);
+    if (!p) throw std::bad_alloc();
     allocated_words_ += words;
     return kj::arrayPtr(p, words);
   }
@@ -78,14 +81,14 @@ class FlatMessageBuilder final : public capnp::MessageBuilder {
   }
 
  private:
-  static constexpr std::size_t kMinFirstWords = 1024;
+  static constexpr std::size_t kMinSegmentWords = 1024;
   static constexpr std::size_t kMaxSegmentWords = (std::size_t{1} << 29) - 1;  // Cap'n Proto's limit
 
+  // Zeroed words, owned by this builder; null if the system has not that much.
   capnp::word* allocate(std::size_t words) {
     segments_.reserve(segments_.size() + 1);
     void* p = std::calloc(words, sizeof(capnp::word));
-    if (!p) throw std::bad_alloc();
-    segments_.push_back(p);
+    if (p) segments_.push_back(p);
     return static_cast<capnp::word*>(p);
   }
 
@@ -184,6 +187,7 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
       for (Waiter* w = ch->waiters_.front(); w; w = w->next) {
         if (!w->in_select()) add(Tasklet::from_waiter(w));
       }
+      all_waiters_included_.insert(ch);
     }
   }
 
@@ -270,8 +274,10 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     if (included_.insert(t)) order_.push_back(t);
   }
 
-  // Refuses what v1 cannot freeze, before anything is written.
-  void check_tasklets() const {
+  // Refuses what v1 cannot freeze, before anything is written. On the way (one
+  // pass over a million tasklets costs cache misses) it counts what sizes the
+  // message: see estimate_message_words().
+  void check_tasklets() {
     for (Tasklet* t : order_) {
       if (t->wait_ == WaitKind::kSelect) {
         throw FreezeError("freeze: " + t->label() + " is blocked in a select (" + describe_select(t->select_) +
@@ -290,36 +296,34 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
                           " has a pending exception thrown into it; let it run first, then freeze");
       }
       for (const FrameBase* f = t->top_; f; f = f->stasis_caller_) {
-        if (!persist::persist_ops_of(f->ops())) {
+        const FramePersistOps* p = persist::persist_ops_of(f->ops());
+        if (!p) {
           throw FreezeError("freeze: frame type '" + std::string(f->type_name()) + "' (C++ " + f->ops().cxx_name() +
                             ") of " + t->label() +
                             " is not registered for persistence; register it with STASIS_PERSISTENT_FRAME");
         }
+        const std::size_t n = p->fields.size();
+        estimate_.words += struct_words<schema::Frame>() + 1 /* field list tag */ + n * struct_words<schema::Field>();
+        estimate_.fields += n;
       }
       if (t->slot_.has_value() && !persist::ValueCodecs::instance().find(t->slot_.type())) {
         throw FreezeError("freeze: " + t->label() + " holds a value in flight of C++ type '" +
                           persist::demangle(t->slot_.type().name()) +
                           "' that has no codec; register it with STASIS_PERSISTENT_VALUE(Type, \"name\")");
       }
+      estimate_.words += struct_words<schema::Tasklet>() + 1 /* frame list tag */ + struct_words<schema::Waiter>();
+      if (!t->name().empty()) estimate_.words += text_words(t->name().size());
+      if (t->slot_.has_value()) ++estimate_.values;
     }
   }
 
   // Words the message will probably take (exact for its structure, an allowance
   // per field for texts and archive bytes); sets `archive_bytes` to the archive's
-  // share of that allowance.
+  // share of that allowance. The tasklets' part was counted by check_tasklets().
   std::size_t estimate_message_words(std::size_t& archive_bytes) const {
-    std::size_t words = kFixedWords + text_words(options_.note.size()) + 1 /* tasklet list tag */;
-    std::size_t fields = 0, values = 0;
-    for (const Tasklet* t : order_) {
-      words += struct_words<schema::Tasklet>() + 1 /* frame list tag */ + struct_words<schema::Waiter>();
-      if (!t->name().empty()) words += text_words(t->name().size());
-      for (const FrameBase* f = t->top_; f; f = f->stasis_caller_) {
-        std::size_t n = persist::persist_ops_of(f->ops())->fields.size();
-        words += struct_words<schema::Frame>() + 1 /* field list tag */ + n * struct_words<schema::Field>();
-        fields += n;
-      }
-      if (t->slot_.has_value()) ++values;
-    }
+    std::size_t words = kFixedWords + text_words(options_.note.size()) + 1 /* tasklet list tag */ + estimate_.words;
+    const std::size_t fields = estimate_.fields;
+    std::size_t values = estimate_.values;
     for (const ChannelBase* ch = ChannelBase::first_on_thread(); ch; ch = ch->next_on_thread()) {
       words += struct_words<schema::Channel>() + 2 /* waiter and buffer list tags */ + text_words(ch->name().size());
       values += ch->buffered();
@@ -456,9 +460,11 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
       b.setScheduleAll(ch->schedule_all());
       b.setClosing(ch->closing());
       std::vector<const Waiter*> waiters;
+      const bool all_included = all_waiters_included_.contains(ch);
       long balance = 0;
       for (const Waiter* w = ch->waiters_.front(); w; w = w->next) {
-        if (w->in_select() || !included_.contains(Tasklet::from_waiter(const_cast<Waiter*>(w)))) continue;
+        if (w->in_select()) continue;
+        if (!all_included && !included_.contains(Tasklet::from_waiter(const_cast<Waiter*>(w)))) continue;
         waiters.push_back(w);
         balance += w->sending() ? 1 : -1;
       }
@@ -504,6 +510,9 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   schema::Snapshot::Scope scope_ = schema::Snapshot::Scope::SCHEDULER;
   std::vector<Tasklet*> order_;
   PointerSet included_;  // the tasklets of order_
+  // Channels whose every waiter outside a select is in order_ (all the thread's
+  // channels, for a whole scheduler): their waiters need no lookup in included_.
+  PointerSet all_waiters_included_;
   std::unordered_map<const Tasklet*, std::int64_t> sleep_left_;
   std::vector<ChannelEntry> channels_;
   std::unordered_map<const ChannelBase*, std::uint32_t> channel_index_;
@@ -518,6 +527,11 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   capnp::List<schema::Field>::Builder fields_;
   unsigned next_field_ = 0;
   persist::FreezeStats stats_;
+  struct {
+    std::size_t words = 0;   // tasklet, frame and field records
+    std::size_t fields = 0;  // frame fields
+    std::size_t values = 0;  // slot values
+  } estimate_;
 
   void fill_producer(schema::Producer::Builder p) { persist::fill_producer(p); }
 };

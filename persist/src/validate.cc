@@ -9,6 +9,7 @@
 
 #include <kj/exception.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -53,6 +54,59 @@ struct ChannelWait {
   enum Kind : std::uint8_t { kNoChannel, kSend, kReceive } kind = kNoChannel;
   std::uint32_t channel = kNone32;
   std::uint64_t named_by = ~std::uint64_t{0};  // (channel << 32 | waiter) that named it
+};
+
+// Tasklet id -> list index. Ids are usually dense (a scheduler numbers its
+// tasklets from 1): then a vector indexed by id - min replaces a hash map, which
+// would allocate a node per tasklet (a million in a large snapshot).
+class TaskletIds {
+ public:
+  void init(Snapshot::Reader s) {
+    auto tasklets = s.getTasklets();
+    const std::size_t n = tasklets.size();
+    std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      lo = std::min(lo, tasklets[i].getId());
+      hi = std::max(hi, tasklets[i].getId());
+    }
+    if (n > 0 && hi - lo < 2 * n + 1024) {
+      min_ = lo;
+      dense_.assign(hi - lo + 1, 0);
+    } else {
+      sparse_.reserve(n);
+    }
+  }
+  // Records id -> i; if id is there already, returns false and its index in *previous.
+  bool add(std::uint64_t id, std::uint32_t i, std::uint32_t* previous) {
+    if (dense_.empty()) {
+      auto [it, inserted] = sparse_.emplace(id, i);
+      *previous = it->second;
+      return inserted;
+    }
+    std::uint32_t& slot = dense_[id - min_];  // init() saw every id: in range
+    if (slot != 0) {
+      *previous = slot - 1;
+      return false;
+    }
+    slot = i + 1;
+    return true;
+  }
+  bool find(std::uint64_t id, std::uint32_t* i) const {
+    if (dense_.empty()) {
+      auto it = sparse_.find(id);
+      if (it == sparse_.end()) return false;
+      *i = it->second;
+      return true;
+    }
+    if (id < min_ || id - min_ >= dense_.size() || dense_[id - min_] == 0) return false;
+    *i = dense_[id - min_] - 1;
+    return true;
+  }
+
+ private:
+  std::uint64_t min_ = 0;
+  std::vector<std::uint32_t> dense_;  // index + 1; 0 = no such id
+  std::unordered_map<std::uint64_t, std::uint32_t> sparse_;
 };
 
 class Checker {
@@ -183,14 +237,16 @@ class Checker {
 
   void check_tasklets(Snapshot::Reader s) {
     auto tasklets = s.getTasklets();
-    tasklet_index_.reserve(tasklets.size());
+    tasklet_index_.init(s);
     waits_.resize(tasklets.size());
     std::uint32_t first_off_queue = kNone32;  // first tasklet that is neither new nor runnable
     for (std::uint32_t i = 0; i < tasklets.size(); ++i) {
       auto t = tasklets[i];
       auto path = [&] { return item("tasklets", i); };
-      auto [it, inserted] = tasklet_index_.emplace(t.getId(), i);
-      if (!inserted) report(path() + ".id = " + std::to_string(t.getId()) + " repeats " + item("tasklets", it->second) + ".id");
+      std::uint32_t previous = 0;
+      if (!tasklet_index_.add(t.getId(), i, &previous)) {
+        report(path() + ".id = " + std::to_string(t.getId()) + " repeats " + item("tasklets", previous) + ".id");
+      }
       check_text(t.getName(), kMaxNameBytes, false, [&] { return path() + ".name"; });
       int priority = t.getPriority();
       if (priority < -16 || priority > 15) report(path() + ".priority = " + std::to_string(priority) + " is outside -16..15");
@@ -320,26 +376,25 @@ class Checker {
       auto wpath = [&] { return path() + "." + item("waiters", k); };
       bool sending = w.getSending();
       sending ? ++senders : ++receivers;
-      auto found = tasklet_index_.find(w.getTasklet());
-      if (found == tasklet_index_.end()) {
+      std::uint32_t ti = 0;
+      if (!tasklet_index_.find(w.getTasklet(), &ti)) {
         report(wpath() + ".tasklet = " + std::to_string(w.getTasklet()) + " names no tasklet of this snapshot");
         continue;
       }
-      std::uint32_t ti = found->second;
       ChannelWait& wait = waits_[ti];
-      std::string who = "tasklet " + std::to_string(w.getTasklet()) + " (" + item("tasklets", ti) + ")";
+      auto who = [&] { return "tasklet " + std::to_string(w.getTasklet()) + " (" + item("tasklets", ti) + ")"; };
       if (wait.named_by != ~std::uint64_t{0}) {
-        report(wpath() + " names " + who + " again (already " + item("channels", wait.named_by >> 32) + "." +
+        report(wpath() + " names " + who() + " again (already " + item("channels", wait.named_by >> 32) + "." +
                item("waiters", wait.named_by & 0xffffffffu) + ")");
         continue;
       }
       wait.named_by = (std::uint64_t{c} << 32) | k;
       if (wait.kind == ChannelWait::kNoChannel) {
-        report(wpath() + " names " + who + ", which does not wait on a channel");
+        report(wpath() + " names " + who() + ", which does not wait on a channel");
       } else if (wait.channel != c) {
-        report(wpath() + " names " + who + ", which waits on " + item("channels", wait.channel));
+        report(wpath() + " names " + who() + ", which waits on " + item("channels", wait.channel));
       } else if (sending != (wait.kind == ChannelWait::kSend)) {
-        report(wpath() + ".sending is " + (sending ? "true" : "false") + " but " + who + " waits to " +
+        report(wpath() + ".sending is " + (sending ? "true" : "false") + " but " + who() + " waits to " +
                (wait.kind == ChannelWait::kSend ? "send" : "receive"));
       }
     }
@@ -358,7 +413,7 @@ class Checker {
   std::uint32_t channel_count_ = 0;
   std::uint32_t value_type_count_ = 0;
   std::vector<std::uint32_t> field_counts_;  // per frame type
-  std::unordered_map<std::uint64_t, std::uint32_t> tasklet_index_;  // id -> list index
+  TaskletIds tasklet_index_;  // id -> list index
   std::vector<ChannelWait> waits_;                                  // per tasklet
   std::uint64_t archive_sum_ = 0;
 };

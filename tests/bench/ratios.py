@@ -4,13 +4,16 @@ the performance goals with PASS/MISS. A report: it exits 0 whether goals pass or
 not (non-zero only when the benchmark cannot be run or read).
 
   python3 tests/bench/ratios.py [path/to/stasis_bench] [--repetitions N]
+                                [--freeze-tasklets N]
                                 [--json results.json] [--save results.json]
 
 Without a path it looks for build/tests/bench/stasis_bench in the current
 directory, then in the repository root. With --repetitions N every timed
 benchmark runs N times (interleaved) and the best time per item is kept, which
 filters out noise from other processes. Memory benchmarks run once, first, in
-their own process (their RSS counter needs a fresh heap).
+their own process (their RSS counter needs a fresh heap). Freeze/thaw benchmarks
+run last, in a process of their own (N parked tasklets, default 1,000,000, set
+with --freeze-tasklets; 100000 makes a quick run).
 """
 
 import argparse
@@ -23,6 +26,7 @@ import sys
 GOAL_PINGPONG = 5.0     # ping-pong at least 5x faster than Boost.Fiber
 GOAL_SPAWN = 50.0       # spawn + run at least 50x faster than Boost.Fiber
 GOAL_MEMORY = 128.0     # at most 128 bytes per parked soft tasklet (frame fields excluded)
+GOAL_FREEZE = 1.5       # freeze and thaw each within 1.5x of a bare Boost archive of the same fields
 
 DEFAULT_BINARY = os.path.join("build", "tests", "bench", "stasis_bench")
 
@@ -38,11 +42,13 @@ def find_binary(path):
     return DEFAULT_BINARY
 
 
-def run_once(binary, extra):
+def run_once(binary, extra, env=None):
     cmd = [binary, "--benchmark_format=json"] + extra
-    print("running: %s" % " ".join(cmd), file=sys.stderr, flush=True)
+    print("running: %s%s" % ("".join("%s=%s " % kv for kv in (env or {}).items()), " ".join(cmd)),
+          file=sys.stderr, flush=True)
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, check=False)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, check=False,
+                              env=dict(os.environ, **env) if env else None)
     except OSError as e:
         sys.exit("ratios.py: cannot run %s: %s (build it with -DSTASIS_BUILD_BENCH=ON)" % (binary, e))
     if proc.returncode != 0:
@@ -53,15 +59,21 @@ def run_once(binary, extra):
         sys.exit("ratios.py: output of %s is not JSON: %s" % (binary, e))
 
 
-def run_bench(binary, repetitions):
+def run_bench(binary, repetitions, freeze_tasklets=None):
     """Memory benchmarks run first and once, in their own process, so that the RSS
     they report comes from a fresh heap; the timed pairs then run `repetitions`
-    times, interleaved, so that a burst of load elsewhere hits both sides."""
+    times, interleaved, so that a burst of load elsewhere hits both sides. The
+    freeze/thaw benchmarks (a million parked tasklets, hundreds of MB) run last,
+    in their own process, likewise repeated and interleaved."""
     doc = run_once(binary, ["--benchmark_filter=^memory/"])
-    timed = ["--benchmark_filter=^(pingpong|spawn)/"]
+    reps = []
     if repetitions > 1:
-        timed += ["--benchmark_repetitions=%d" % repetitions, "--benchmark_enable_random_interleaving=true"]
+        reps = ["--benchmark_repetitions=%d" % repetitions, "--benchmark_enable_random_interleaving=true"]
+    timed = ["--benchmark_filter=^(pingpong|spawn)/"] + reps
     doc["benchmarks"] = doc.get("benchmarks", []) + run_once(binary, timed).get("benchmarks", [])
+    env = {"STASIS_FREEZE_TASKLETS": str(freeze_tasklets)} if freeze_tasklets else None
+    persist = run_once(binary, ["--benchmark_filter=^(freeze|thaw)/"] + reps, env)
+    doc["benchmarks"] += persist.get("benchmarks", [])
     return doc
 
 
@@ -125,6 +137,19 @@ def table(rows, header):
         print("  ".join("%-*s" % (w, c) for w, c in zip(widths, r)))
 
 
+def tasklets_of(doc):
+    """The tasklet count of the freeze/thaw benchmarks (their argument), or None."""
+    for b in doc.get("benchmarks", []):
+        m = re.match(r"(freeze|thaw)/[^/]+(?:/[^/]+)?/(\d+)", b.get("run_name", b.get("name", "")))
+        if m:
+            return int(m.group(2))
+    return None
+
+
+def fmt_count(n):
+    return "{:,}".format(n) if n else "N"
+
+
 def verdict(ok):
     return "PASS" if ok else "MISS"
 
@@ -133,6 +158,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("binary", nargs="?", help="path to stasis_bench (default %s)" % DEFAULT_BINARY)
     ap.add_argument("--repetitions", type=int, default=1, help="runs per benchmark; the best is kept")
+    ap.add_argument("--freeze-tasklets", type=int, help="parked tasklets in the freeze/thaw benchmarks "
+                    "(default: the benchmark's, 1000000)")
     ap.add_argument("--json", help="read results from this JSON file instead of running the benchmark")
     ap.add_argument("--save", help="also write the benchmark's JSON output here")
     args = ap.parse_args()
@@ -144,7 +171,7 @@ def main():
         except (OSError, ValueError) as e:
             sys.exit("ratios.py: cannot read %s: %s" % (args.json, e))
     else:
-        doc = run_bench(find_binary(args.binary), args.repetitions)
+        doc = run_bench(find_binary(args.binary), args.repetitions, args.freeze_tasklets)
     if args.save:
         with open(args.save, "w") as f:
             json.dump(doc, f, indent=1)
@@ -155,6 +182,7 @@ def main():
              max(args.repetitions, 1)))
 
     goals = []
+    info = []
 
     # 1. Channel ping-pong round trip.
     s = ns_per_item(res.get("pingpong/stasis"), "ns_per_roundtrip")
@@ -225,8 +253,49 @@ def main():
                   fmt(over, " B"), over is not None and over <= GOAL_MEMORY))
     print()
 
+    # 4. Freeze and thaw of N parked tasklets vs a bare Boost archive of the same fields.
+    n = tasklets_of(doc)
+    print("4. Freeze and thaw of %s parked soft tasklets (whole scheduler), per tasklet" % fmt_count(n))
+    rows = []
+    ratios = {}
+    for op in ("freeze", "thaw"):
+        base = res.get("%s/boost_archive" % op)
+        b = ns_per_item(base, "ns_per_tasklet")
+        for side in ("stasis/none", "stasis/zstd", "boost_archive"):
+            label = "%s/%s" % (op, side)
+            r = res.get(label)
+            if r is not None and "error" in r:
+                rows.append([label, "error: " + r["error"], "", "", "", ""])
+                continue
+            ns = ns_per_item(r, "ns_per_tasklet")
+            ratio = ns / b if ns is not None and b and side != "boost_archive" else None
+            ratios[label] = ratio
+            rows.append([label, fmt(ns), fmt((r or {}).get("bytes_per_tasklet")),
+                         fmt((r or {}).get("message_bytes_per_tasklet")),
+                         fmt((r or {}).get("archive_bytes_per_tasklet", (r or {}).get("bytes_per_tasklet"))),
+                         fmt(ratio, "x")])
+    table(rows, ["benchmark", "ns/tasklet", "file B/tasklet", "message B", "archive B", "stasis/baseline"])
+    fb = res.get("freeze/boost_archive") or {}
+    if "zstd_bytes_per_tasklet" in fb:
+        print("   baseline archive compressed with zstd level 3 (untimed, for comparison): %s B/tasklet"
+              % fmt(fb["zstd_bytes_per_tasklet"]))
+    print("   baseline = boost::archive::binary_oarchive / binary_iarchive of the same frame fields "
+          "(channel as a uint32 index); times are CPU time of the benchmark thread")
+    for op in ("freeze", "thaw"):
+        r = ratios.get("%s/stasis/none" % op)
+        goals.append(("%s of %s parked tasklets <= %gx a bare Boost archive (no compression)"
+                      % (op, fmt_count(n), GOAL_FREEZE), fmt(r, "x"), r is not None and r <= GOAL_FREEZE))
+    for op in ("freeze", "thaw"):
+        r = ratios.get("%s/stasis/zstd" % op)
+        info.append(("%s with zstd vs the (uncompressed) Boost archive" % op, fmt(r, "x")))
+    print()
+
     print("Goals")
     table([[g, v, verdict(ok)] for g, v, ok in goals], ["goal", "measured", "result"])
+    if info:
+        print()
+        print("For information (no goal)")
+        table([[g, v] for g, v in info], ["measure", "measured"])
     return 0
 
 
