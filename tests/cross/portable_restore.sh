@@ -36,13 +36,15 @@ write_checkpoints() {
 resume_and_check() {
   local kind=$1 dir=$2 arch=$3 out newest
   newest=$(ls "$dir"/checkpoint-*.stasis | sort | tail -1)
-  "$dump" info "$newest" | grep -Eq "^platform +$arch," ||
+  "$dump" info "$newest" | grep -E "^platform +$arch," >/dev/null ||
     { "$dump" info "$newest" >&2; fail "$newest was not written by $arch"; }
+  local status=0
   if [ "$kind" = native ]; then
-    out=$("$native" checkpointed --dir "$dir" "${twin[@]}" 2>&1)
+    out=$("$native" checkpointed --dir "$dir" "${twin[@]}" 2>&1) || status=$?
   else
-    out=$("${emulator[@]}" "$guest" checkpointed --dir "$dir" "${twin[@]}" 2>&1)
+    out=$("${emulator[@]}" "$guest" checkpointed --dir "$dir" "${twin[@]}" 2>&1) || status=$?
   fi
+  [ "$status" -eq 0 ] || { echo "$out" >&2; fail "$kind resume exited with status $status"; }
   grep -q "resumed from .*checkpoint-00000003.stasis" <<<"$out" || { echo "$out" >&2; fail "$kind did not resume from checkpoint 3"; }
   got=$(grep '^result:' <<<"$out")
   [ "$got" = "$expected" ] || fail "$kind resumed to '$got', expected '$expected'"

@@ -445,12 +445,12 @@ std::string registry_error_of(F&& f) {
 }  // namespace
 
 TEST(Registry, DuplicateNameByTwoTypesIsReportedByFindAndCheck) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  stasis_test::UseCleanDeathTestChild();
   EXPECT_EXIT(duplicate_name_child(), ::testing::ExitedWithCode(0), "");
 }
 
 TEST(Registry, TypeUnderTwoNamesEmptyNameAndVersionZeroAreReported) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  stasis_test::UseCleanDeathTestChild();
   EXPECT_EXIT(bad_registrations_child(), ::testing::ExitedWithCode(0), "");
 }
 

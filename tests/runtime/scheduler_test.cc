@@ -352,7 +352,7 @@ struct Forever : Frame<Forever> {
 }  // namespace
 
 TEST(Scheduler, RunBudgetReturnsFromEndlessYielders) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  stasis_test::UseCleanDeathTestChild();
   EXPECT_EXIT(endless_yielders_child(), ::testing::ExitedWithCode(0), "");
 }
 
@@ -446,7 +446,7 @@ namespace {
 }  // namespace
 
 TEST(Scheduler, KilledSleeperDoesNotKeepRunWaiting) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  stasis_test::UseCleanDeathTestChild();
   EXPECT_EXIT(killed_sleepers_child(), ::testing::ExitedWithCode(0), "");
 }
 

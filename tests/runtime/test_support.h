@@ -3,7 +3,8 @@
 //   - what_of, holds and contains, for checking exceptions and messages;
 //   - Log, the event log the frames in test_frames.h append to;
 //   - RunExpectingDeadlock, which runs a scheduler that must deadlock;
-//   - CHILD_CHECK, the assertion of death-test children (EXPECT_EXIT bodies).
+//   - CHILD_CHECK, the assertion of death-test children (EXPECT_EXIT bodies);
+//   - UnderQemu and UseCleanDeathTestChild, for running under qemu-user.
 // The frame types several suites share (senders, receivers, a producer/summer
 // pipeline, ...) are in test_frames.h.
 #ifndef STASIS_TESTS_RUNTIME_TEST_SUPPORT_H_
@@ -31,6 +32,22 @@
   } while (0)
 
 namespace stasis_test {
+
+// True when the suite runs under qemu-user: the aarch64 cross build's emulator
+// (cmake/toolchains/aarch64-linux-gnu.cmake) sets STASIS_UNDER_QEMU=1 in the guest.
+// Only for what qemu-user cannot do; docs/platforms.md lists each use and why.
+inline bool UnderQemu() {
+  const char* v = std::getenv("STASIS_UNDER_QEMU");
+  return v != nullptr && std::string(v) == "1";
+}
+
+// Death tests run their child in a fresh exec of the test binary ("threadsafe"
+// style). A qemu-user guest cannot exec an aarch64 binary (no binfmt_misc in a
+// container), so under qemu the child is a plain fork ("fast" style) instead;
+// ctest runs one test per process, so the forked child starts as clean.
+inline void UseCleanDeathTestChild() {
+  GTEST_FLAG_SET(death_test_style, UnderQemu() ? "fast" : "threadsafe");
+}
 
 // A frame member that counts its own destruction: only the live copy counts (a
 // moved-from Tracker is disarmed), so moving a frame into a tasklet on spawn does
