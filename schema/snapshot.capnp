@@ -8,6 +8,11 @@
 #   - tasklet ids are unique; a channel's waiters name tasklets of this snapshot,
 #     each at most once, and each such tasklet waits on that channel with that
 #     direction; a channel's balance equals (senders - receivers) of its waiters;
+#   - tasklets in the run queue (new, runnable) come first, in run order; a new
+#     tasklet has not started and has one frame at resume point 0; `interrupted`
+#     only on a paused tasklet; outer frames sit at resume point >= 1;
+#   - channel ids are unique; a channel's waiters all go one way; its buffer holds
+#     at most `capacity` values of its value type, and none while receivers wait;
 #   - `archive` holds, in this order, for each tasklet (list order) the fields of
 #     each of its frames (list order, innermost first) then its slot value if any,
 #     then for each channel (list order) its buffered values; each record says how
