@@ -17,6 +17,8 @@
 #include <new>
 #include <unordered_map>
 
+#include "flat_message_builder.h"
+#include "pointer_set.h"
 #include "producer.h"
 #include "stasis/persist/access.h"
 #include "stasis/persist/persistent_frame.h"
@@ -30,122 +32,10 @@ using persist::FramePersistOps;
 using persist::kNullChannel;
 using persist::ValueCodec;
 
+using persist::FlatMessageBuilder;
+using persist::PointerSet;
+
 namespace {
-
-// A message builder whose first segment has one spare word in front of it. When
-// the whole message fits in that segment (freeze sizes it from an estimate), the
-// spare word takes the segment table and the message's flat-array form is the
-// buffer itself: no messageToFlatArray copy of the whole snapshot. Otherwise
-// further segments are allocated as MallocMessageBuilder would (each at least as
-// large as all before it) and flat() makes the copy. Segments come from calloc:
-// large ones are fresh, already-zero pages that cost nothing until written.
-class FlatMessageBuilder final : public capnp::MessageBuilder {
- public:
-  explicit FlatMessageBuilder(std::size_t first_segment_words)
-      : first_words_(std::clamp<std::size_t>(first_segment_words, kMinSegmentWords, kMaxSegmentWords)) {}
-  ~FlatMessageBuilder() noexcept(false) override {
-    for (void* p : segments_) std::free(p);
-  }
-
-  kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimum_words) override {
-    if (segments_.empty() && minimum_words <= first_words_) {
-      // If the system refuses that much address space, grow as usual instead.
-      if (capnp::word* p = allocate(first_words_ + 1)) {
-        first_ = p + 1;
-        allocated_words_ = first_words_;
-        return kj::arrayPtr(first_, first_words_);
-      }
-    }
-    const std::size_t words = std::max<std::size_t>(
-        {minimum_words, kMinSegmentWords, std::min<std::size_t>(allocated_words_, kMaxSegmentWords)});
-    capnp::word* p = allocate(words);
-    if (!p) throw std::bad_alloc();
-    allocated_words_ += words;
-    return kj::arrayPtr(p, words);
-  }
-
-  // The message as a flat array (segment table, then the segments), valid while
-  // this builder lives.
-  kj::ArrayPtr<const capnp::word> flat() {
-    kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments = getSegmentsForOutput();
-    if (segments.size() == 1 && segments[0].begin() == first_) {
-      // Segment table of a one-segment message: u32 (count - 1) = 0, u32 size; little-endian.
-      const std::uint64_t size = segments[0].size();
-      unsigned char* table = reinterpret_cast<unsigned char*>(first_ - 1);
-      for (int i = 0; i < 4; ++i) table[i] = 0;
-      for (int i = 0; i < 4; ++i) table[4 + i] = static_cast<unsigned char>(size >> (8 * i));
-      return kj::arrayPtr(static_cast<const capnp::word*>(first_ - 1), size + 1);
-    }
-    copy_ = capnp::messageToFlatArray(segments);
-    return copy_.asPtr();
-  }
-
- private:
-  static constexpr std::size_t kMinSegmentWords = 1024;
-  static constexpr std::size_t kMaxSegmentWords = (std::size_t{1} << 29) - 1;  // Cap'n Proto's limit
-
-  // Zeroed words, owned by this builder; null if the system has not that much.
-  capnp::word* allocate(std::size_t words) {
-    segments_.reserve(segments_.size() + 1);
-    void* p = std::calloc(words, sizeof(capnp::word));
-    if (p) segments_.push_back(p);
-    return static_cast<capnp::word*>(p);
-  }
-
-  std::size_t first_words_;
-  std::size_t allocated_words_ = 0;
-  capnp::word* first_ = nullptr;
-  std::vector<void*> segments_;
-  kj::Array<capnp::word> copy_;
-};
-
-// A set of pointers with open addressing (linear probing, at most half full): no
-// allocation per element, unlike std::unordered_set, and freeze puts every
-// tasklet of a scheduler in it, a million at a time. Null is never an element.
-class PointerSet {
- public:
-  void reserve(std::size_t n) {
-    if (2 * n > slots_.size()) rehash(std::bit_ceil(std::max<std::size_t>(16, 2 * n)));
-  }
-  // Adds p; false if it was there already.
-  bool insert(const void* p) {
-    if (2 * (size_ + 1) > slots_.size()) rehash(std::max<std::size_t>(16, 2 * slots_.size()));
-    std::size_t i = slot_of(p);
-    for (; slots_[i]; i = (i + 1) & mask_) {
-      if (slots_[i] == p) return false;
-    }
-    slots_[i] = p;
-    ++size_;
-    return true;
-  }
-  bool contains(const void* p) const {
-    if (slots_.empty()) return false;
-    for (std::size_t i = slot_of(p); slots_[i]; i = (i + 1) & mask_) {
-      if (slots_[i] == p) return true;
-    }
-    return false;
-  }
-
- private:
-  std::size_t slot_of(const void* p) const {
-    std::uint64_t x = reinterpret_cast<std::uintptr_t>(p);  // murmur3's finalizer
-    x = (x ^ (x >> 33)) * 0xff51afd7ed558ccdull;
-    return static_cast<std::size_t>(x ^ (x >> 33)) & mask_;
-  }
-  void rehash(std::size_t capacity) {
-    std::vector<const void*> old = std::move(slots_);
-    slots_.assign(capacity, nullptr);
-    mask_ = capacity - 1;
-    size_ = 0;
-    for (const void* p : old) {
-      if (p) insert(p);
-    }
-  }
-
-  std::vector<const void*> slots_;
-  std::size_t mask_ = 0;
-  std::size_t size_ = 0;
-};
 
 template <class S>
 constexpr std::size_t struct_words() {

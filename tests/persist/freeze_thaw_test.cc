@@ -24,18 +24,6 @@ using persist::FreezeOptions;
 using persist::Snapshot;
 using persist::thaw;
 
-// Thaws `snap` into a fresh scheduler, re-inserts the interrupted tasklet, runs to
-// the end and returns the string result of the tasklet named `name`.
-std::string thaw_and_finish(const Snapshot& snap, const std::string& name) {
-  Scheduler s;
-  persist::Thawed restored = thaw(snap, s);
-  if (restored.interrupted()) restored.interrupted()->insert();
-  TaskletRef t = restored.find(name);
-  if (!t) return "no tasklet named " + name;
-  s.run();
-  return t->result<std::string>();
-}
-
 template <class T>
 std::string text(const T& v) {
   if constexpr (std::is_same_v<T, std::string>) return v; else return std::to_string(v);
