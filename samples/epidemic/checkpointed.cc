@@ -269,12 +269,16 @@ int cmd_demo(const RunOptions& opts, int argc, char** argv) {
 
   std::printf("\nkilled and resumed: %s\nuninterrupted:      %s\n", resumed_result.c_str(), reference.c_str());
   if (resumed_result == reference) {
+    // stasis-dump sits next to the samples in a build tree; name it by its path then.
+    std::error_code ec;
+    fs::path dump = fs::read_symlink("/proc/self/exe", ec).parent_path() / "../../tools/stasis-dump/stasis-dump";
+    std::string dump_cmd = !ec && fs::exists(dump) ? fs::weakly_canonical(dump).string() : "stasis-dump";
+    std::vector<fs::path> files = stasis::persist::Checkpointer::list(dir);
+    std::string newest = files.empty() ? dir : files.front().string();
     std::printf("SAME RESULT: the run killed with SIGKILL and resumed from a checkpoint in a new process\n"
                 "ended exactly like the uninterrupted run. Inspect a checkpoint with:\n"
-                "  stasis-dump info %s\n",
-                stasis::persist::Checkpointer::list(dir).empty()
-                    ? dir.c_str()
-                    : stasis::persist::Checkpointer::list(dir).front().c_str());
+                "  %s info %s\n  %s tasklets --limit 10 %s\n",
+                dump_cmd.c_str(), newest.c_str(), dump_cmd.c_str(), newest.c_str());
     return 0;
   }
   std::printf("DIFFERENT RESULTS: resume did not reproduce the uninterrupted run\n");

@@ -177,7 +177,7 @@ void describe_field(FrameWriter& w, const F& field) {
     }
     w.describe_other(text + "]");
   } else {
-    w.describe_other(field_text(field));
+    w.describe_other(detail::value_text(field));
   }
 }
 

@@ -23,6 +23,7 @@
 #include <any>
 #include <array>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <type_traits>
 #include <typeindex>
@@ -126,11 +127,44 @@ template <class T, std::size_t N> struct CompositeName<std::array<T, N>> {
 };
 
 template <class T>
+concept TextRange = requires(const T& r) {
+  r.begin();
+  r.end();
+} && !std::is_same_v<T, std::string>;
+
+inline constexpr std::size_t kTextRangeItems = 16;  // longer ranges end in "... (N items)"
+
+// Renders a value for readers without the program: numbers in decimal, strings
+// quoted, ranges as [a, b, ...], STASIS_FIELDS structs as {name: value, ...}, other
+// streamable types through operator<<, anything else as its C++ type name.
+template <class T>
 std::string value_text(const T& v) {
   if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>) {
     return std::to_string(v);
-  } else {
+  } else if constexpr (TextRange<T>) {
+    std::string out = "[";
+    std::size_t n = 0;
+    for (const auto& item : v) {
+      if (n == kTextRangeItems) {
+        out += ", ...";
+        break;
+      }
+      if (n++) out += ", ";
+      out += value_text(item);
+    }
+    std::size_t total = static_cast<std::size_t>(std::distance(v.begin(), v.end()));
+    return out + "]" + (total > kTextRangeItems ? " (" + std::to_string(total) + " items)" : "");
+  } else if constexpr (HasFields<T> && !Printable<T>) {
+    std::string out = "{";
+    v.stasis_visit_fields([&](std::string_view name, const auto& field) {
+      if (out.size() > 1) out += ", ";
+      out += std::string(name) + ": " + value_text(field);
+    });
+    return out + "}";
+  } else if constexpr (Printable<T> || std::is_pointer_v<T> || std::is_same_v<T, bool> || std::is_same_v<T, std::string>) {
     return field_text(v);
+  } else {
+    return "<" + demangle(typeid(T).name()) + ">";
   }
 }
 
