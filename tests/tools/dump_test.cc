@@ -2,6 +2,8 @@
 // STASIS_DUMP_PATH compile definition) on fixture files and checks every
 // subcommand's output, exit codes, and that errors are one clean line.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -42,7 +44,15 @@ Result dump(const std::vector<std::string>& args) {
   static int run_counter = 0;
   std::string base = (temp_dir() / ("run" + std::to_string(run_counter++))).string();
   std::string out_path = base + ".out", err_path = base + ".err";
-  std::vector<std::string> argv_strings = {STASIS_DUMP_PATH};
+  // Through the cross-testing emulator ('|'-separated words), if any.
+  std::vector<std::string> argv_strings;
+  std::string emulator = STASIS_DUMP_EMULATOR;
+  for (std::size_t start = 0; !emulator.empty() && start <= emulator.size();) {
+    std::size_t bar = std::min(emulator.find('|', start), emulator.size());
+    argv_strings.push_back(emulator.substr(start, bar - start));
+    start = bar + 1;
+  }
+  argv_strings.push_back(STASIS_DUMP_PATH);
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& a : argv_strings) argv.push_back(a.data());
@@ -54,7 +64,7 @@ Result dump(const std::vector<std::string>& args) {
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   pid_t pid;
   Result r;
-  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+  if (posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
     posix_spawn_file_actions_destroy(&actions);
     ADD_FAILURE() << "cannot run " << argv[0];
     return r;
