@@ -253,7 +253,8 @@ ContainerInfo peek_header(std::string_view bytes, std::string_view source_name) 
   return info;
 }
 
-DecodedContainer decode_container(std::string_view bytes, const ReadLimits& limits, std::string_view source_name) {
+DecodedContainer decode_container(std::string_view bytes, const ReadLimits& limits, std::string_view source_name,
+                                  Payload payload_mode) {
   ContainerInfo info = peek_header(bytes, source_name);
   auto too_large = [&](const char* what, std::uint64_t n, std::uint64_t limit, const char* limit_name) {
     throw SnapshotTooLarge(prefix(source_name) + what + " " + size_text(n) + " exceeds the read limit of " +
@@ -303,7 +304,12 @@ DecodedContainer decode_container(std::string_view bytes, const ReadLimits& limi
       throw SnapshotCorrupt(prefix(source_name) + "uncompressed payload of " + size_text(info.payload_bytes) +
                             " but the header states a message of " + size_text(info.message_bytes));
     }
-    decoded.words = copy_words(payload);
+    if (payload_mode == Payload::kBorrow && reinterpret_cast<std::uintptr_t>(payload.data()) % alignof(capnp::word) == 0) {
+      auto* first = reinterpret_cast<capnp::word*>(const_cast<char*>(payload.data()));
+      decoded.words = kj::Array<capnp::word>(first, payload.size() / sizeof(capnp::word), kj::NullArrayDisposer::instance);
+    } else {
+      decoded.words = copy_words(payload);
+    }
   }
   decoded.info = info;
   return decoded;
@@ -383,6 +389,11 @@ MessageView::MessageView(DecodedContainer decoded, const ReadLimits& limits, std
 
 MessageView MessageView::from_bytes(std::string_view bytes, const ReadLimits& limits, std::string source_name) {
   DecodedContainer decoded = decode_container(bytes, limits, source_name);
+  return MessageView(std::move(decoded), limits, std::move(source_name));
+}
+
+MessageView MessageView::borrowing(std::string_view bytes, const ReadLimits& limits, std::string source_name) {
+  DecodedContainer decoded = decode_container(bytes, limits, source_name, Payload::kBorrow);
   return MessageView(std::move(decoded), limits, std::move(source_name));
 }
 

@@ -88,7 +88,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
 
   persist::Thawed run(const persist::Snapshot& snapshot) {
     const std::string& src = options_.source_name;
-    persist::MessageView view = persist::MessageView::from_bytes(snapshot.bytes(), options_.limits, src);
+    persist::MessageView view = persist::MessageView::borrowing(snapshot.bytes(), options_.limits, src);
     return persist::with_capnp_errors(src, [&] { return load(view.root()); });
   }
 

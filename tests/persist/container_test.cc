@@ -154,6 +154,29 @@ TEST(Container, RoundTripUncompressed) {
   EXPECT_NO_THROW(validate_snapshot(v.root(), "fixture"));
 }
 
+TEST(Container, BorrowingReadsAnAlignedUncompressedPayloadInPlace) {
+  auto m = make_fixture_message();
+  std::string raw = flat_bytes(*m);
+  std::string file = encode(*m, Compression::kNone);
+  ASSERT_EQ(reinterpret_cast<std::uintptr_t>(file.data() + kHeaderBytes) % 8, 0u);  // heap strings are 16-aligned
+  MessageView v = MessageView::borrowing(file, {}, "borrowed");
+  EXPECT_EQ(reinterpret_cast<const char*>(v.words().begin()), file.data() + kHeaderBytes);  // no copy
+  EXPECT_EQ(v.root().getTasklets().size(), 4u);
+  EXPECT_NO_THROW(validate_snapshot(v.root(), "borrowed"));
+
+  // A misaligned payload is copied, and reads the same.
+  std::string shifted = " " + file;
+  MessageView c = MessageView::borrowing(std::string_view(shifted).substr(1), {}, "shifted");
+  EXPECT_NE(reinterpret_cast<const char*>(c.words().begin()), shifted.data() + 1 + kHeaderBytes);
+  ASSERT_EQ(c.words().size() * 8, raw.size());
+  EXPECT_EQ(std::memcmp(c.words().begin(), raw.data(), raw.size()), 0);
+
+  // Compressed payloads are always decompressed into memory of the view's own.
+  std::string z = encode(*m, Compression::kZstd);
+  MessageView d = MessageView::borrowing(z, {}, "zstd");
+  EXPECT_EQ(std::memcmp(d.words().begin(), raw.data(), raw.size()), 0);
+}
+
 TEST(Container, RoundTripZstd) {
   auto m = make_fixture_message();
   std::string raw = flat_bytes(*m);

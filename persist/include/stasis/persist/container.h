@@ -113,8 +113,12 @@ ContainerInfo peek_header(std::string_view bytes, std::string_view source_name =
 // SnapshotFormatError (wrong magic, trailing bytes, zstd failure), SnapshotVersionError
 // (newer version, unknown flags), SnapshotChecksumMismatch, SnapshotTooLarge (limits),
 // SnapshotCorrupt (message size not a multiple of 8 or not what the payload holds).
+//
+// With Payload::kBorrow an uncompressed payload that is 8-byte aligned is not
+// copied: the words point into `bytes`, which must then outlive the result.
+enum class Payload { kCopy, kBorrow };
 DecodedContainer decode_container(std::string_view bytes, const ReadLimits& limits = {},
-                                  std::string_view source_name = "snapshot");
+                                  std::string_view source_name = "snapshot", Payload payload = Payload::kCopy);
 
 // Reads a whole file. Refuses (SnapshotTooLarge) a regular file larger than
 // limits.max_file_bytes before reading it, and any other file (pipe, device) once it
@@ -150,6 +154,10 @@ class MessageView {
   // Decodes `bytes` (decode_container) and views the result.
   static MessageView from_bytes(std::string_view bytes, const ReadLimits& limits = {},
                                 std::string source_name = "snapshot");
+  // Same, but an uncompressed, aligned payload is read in place (Payload::kBorrow):
+  // `bytes` must outlive the view. For callers that hold the file anyway (thaw).
+  static MessageView borrowing(std::string_view bytes, const ReadLimits& limits = {},
+                               std::string source_name = "snapshot");
   // Reads `path` (read_snapshot_file), decodes and views it; the path is the source name.
   static MessageView from_file(const std::string& path, const ReadLimits& limits = {});
 
