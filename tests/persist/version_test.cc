@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "../support/subprocess.h"
+
 namespace stasis::test {
 namespace {
 
@@ -27,52 +29,14 @@ namespace {
 #define STASIS_EVOLVE_EMULATOR ""
 #endif
 
-struct Outcome {
-  int exit_code = -1;  // -1: did not exit normally
-  std::string out;     // stdout, then stderr
-};
+using test_support::Outcome;
 
-// Runs `program args...` (through the cross-testing emulator, if any) and collects
-// its output.
+// Runs `program args...` through the cross-testing emulator, if any.
 Outcome run_program(const std::string& program, const std::vector<std::string>& args) {
-  std::vector<std::string> argv;
-  std::string emulator = STASIS_EVOLVE_EMULATOR;
-  for (std::size_t start = 0; !emulator.empty() && start <= emulator.size();) {
-    std::size_t bar = emulator.find('|', start);
-    if (bar == std::string::npos) bar = emulator.size();
-    if (bar > start) argv.push_back(emulator.substr(start, bar - start));
-    start = bar + 1;
-  }
+  std::vector<std::string> argv = test_support::emulator_words(STASIS_EVOLVE_EMULATOR);
   argv.push_back(program);
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> cargv;
-  for (std::string& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-
-  int fds[2];
-  if (pipe(fds) != 0) return {-1, "pipe failed"};
-  pid_t pid = fork();
-  if (pid < 0) return {-1, "fork failed"};
-  if (pid == 0) {
-    close(fds[0]);
-    dup2(fds[1], STDOUT_FILENO);
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[1]);
-    execvp(cargv[0], cargv.data());
-    std::string msg = std::string("exec ") + cargv[0] + " failed: " + std::strerror(errno) + "\n";
-    (void)!write(STDOUT_FILENO, msg.data(), msg.size());
-    _exit(127);
-  }
-  close(fds[1]);
-  Outcome o;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof buf)) > 0) o.out.append(buf, static_cast<std::size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
-  return o;
+  return test_support::run_captured(argv);
 }
 
 const std::string kV1 = STASIS_EVOLVE_V1;
@@ -96,44 +60,44 @@ class FrameVersions : public ::testing::Test {
 TEST_F(FrameVersions, BothProgramsComputeTheSameResultUninterrupted) {
   Outcome v1 = run_program(kV1, {"run", kValues});
   Outcome v2 = run_program(kV2, {"run", kValues});
-  ASSERT_EQ(v1.exit_code, 0) << v1.out;
-  ASSERT_EQ(v2.exit_code, 0) << v2.out;
-  EXPECT_EQ(v1.out.rfind("result ", 0), 0u) << v1.out;
-  EXPECT_EQ(v2.out, v1.out);
+  ASSERT_EQ(v1.exit_code(), 0) << v1.output;
+  ASSERT_EQ(v2.exit_code(), 0) << v2.output;
+  EXPECT_EQ(v1.output.rfind("result ", 0), 0u) << v1.output;
+  EXPECT_EQ(v2.output, v1.output);
 }
 
 TEST_F(FrameVersions, Version1SnapshotFinishesInTheVersion2Program) {
   Outcome expected = run_program(kV1, {"run", kValues});
-  ASSERT_EQ(expected.exit_code, 0) << expected.out;
+  ASSERT_EQ(expected.exit_code(), 0) << expected.output;
 
   Outcome frozen = run_program(kV1, {"freeze", kValues, kSteps, path("v1.snap")});
-  ASSERT_EQ(frozen.exit_code, 0) << frozen.out;
-  ASSERT_EQ(frozen.out, "frozen\n");
+  ASSERT_EQ(frozen.exit_code(), 0) << frozen.output;
+  ASSERT_EQ(frozen.output, "frozen\n");
 
   Outcome thawed = run_program(kV2, {"thaw", path("v1.snap")});
-  EXPECT_EQ(thawed.exit_code, 0) << thawed.out;
-  EXPECT_EQ(thawed.out, expected.out);
+  EXPECT_EQ(thawed.exit_code(), 0) << thawed.output;
+  EXPECT_EQ(thawed.output, expected.output);
 
   // The same program reads its own snapshots back too (no version change).
   Outcome again = run_program(kV1, {"thaw", path("v1.snap")});
-  EXPECT_EQ(again.out, expected.out);
+  EXPECT_EQ(again.output, expected.output);
 }
 
 TEST_F(FrameVersions, Version2SnapshotFinishesInTheVersion2Program) {
   Outcome expected = run_program(kV1, {"run", kValues});
   Outcome frozen = run_program(kV2, {"freeze", kValues, kSteps, path("v2.snap")});
-  ASSERT_EQ(frozen.exit_code, 0) << frozen.out;
+  ASSERT_EQ(frozen.exit_code(), 0) << frozen.output;
   Outcome thawed = run_program(kV2, {"thaw", path("v2.snap")});
-  EXPECT_EQ(thawed.exit_code, 0) << thawed.out;
-  EXPECT_EQ(thawed.out, expected.out);
+  EXPECT_EQ(thawed.exit_code(), 0) << thawed.output;
+  EXPECT_EQ(thawed.output, expected.output);
 }
 
 TEST_F(FrameVersions, Version2SnapshotIsRefusedByTheVersion1Program) {
   Outcome frozen = run_program(kV2, {"freeze", kValues, kSteps, path("v2.snap")});
-  ASSERT_EQ(frozen.exit_code, 0) << frozen.out;
+  ASSERT_EQ(frozen.exit_code(), 0) << frozen.output;
   Outcome refused = run_program(kV1, {"thaw", path("v2.snap")});
-  EXPECT_EQ(refused.exit_code, 3) << refused.out;
-  const std::string& msg = refused.out;
+  EXPECT_EQ(refused.exit_code(), 3) << refused.output;
+  const std::string& msg = refused.output;
   EXPECT_EQ(msg.rfind("stasis::FrameVersionError: ", 0), 0u) << msg;
   EXPECT_NE(msg.find(path("v2.snap") + ": "), std::string::npos) << msg;          // the file
   EXPECT_NE(msg.find("frame type 'test.persist.Evolving'"), std::string::npos) << msg;  // the type

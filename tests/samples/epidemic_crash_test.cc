@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "../support/subprocess.h"
+
 #ifndef EPIDEMIC_BIN
 #error "EPIDEMIC_BIN must name the epidemic sample binary"
 #endif
@@ -30,47 +32,18 @@ namespace fs = std::filesystem;
 const std::vector<std::string> kTwin = {"--size", "40", "--steps", "100", "--seed", "3",
                                         "--every-steps", "100000", "--slice", "2000"};
 
-struct Outcome {
-  int status = 0;
-  std::string output;  // stdout + stderr
-};
+using stasis::test_support::Child;
+using stasis::test_support::finish;
+using stasis::test_support::Outcome;
+using stasis::test_support::start_captured;
 
-// Starts the sample with `args`; returns its pid, output collected into `out_fd`.
-pid_t start(const std::vector<std::string>& args, int& out_fd) {
-  int fds[2];
-  if (pipe(fds) != 0) return -1;
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    close(fds[0]);
-    close(fds[1]);
-    std::vector<char*> argv{const_cast<char*>(EPIDEMIC_BIN)};
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(EPIDEMIC_BIN, argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  out_fd = fds[0];
-  return pid;
+std::vector<std::string> command(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{EPIDEMIC_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
 }
 
-Outcome finish(pid_t pid, int fd) {
-  Outcome o;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) o.output.append(buf, static_cast<std::size_t>(n));
-  close(fd);
-  waitpid(pid, &o.status, 0);
-  return o;
-}
-
-Outcome run(const std::vector<std::string>& args) {
-  int fd = -1;
-  pid_t pid = start(args, fd);
-  return finish(pid, fd);
-}
+Outcome run(const std::vector<std::string>& args) { return stasis::test_support::run_captured(command(args)); }
 
 std::string result_line(const std::string& output) {
   std::size_t at = output.find("result: ");
@@ -107,19 +80,18 @@ TEST(EpidemicCrash, TwentySeededKillsEachResumeToTheUninterruptedResult) {
     if (i % 2 == 0) {
       auto delay = std::chrono::duration_cast<std::chrono::microseconds>(full_time) *
                    static_cast<long>(rng() % 900 + 50) / 1000;
-      int fd = -1;
-      pid_t pid = start(args, fd);
+      Child child = start_captured(command(args));
       std::this_thread::sleep_for(delay);
-      kill(pid, SIGKILL);
-      Outcome killed = finish(pid, fd);
+      kill(child.pid, SIGKILL);
+      Outcome killed = finish(child);
       what = "kill after " + std::to_string(delay.count()) + " us";
-      if (WIFEXITED(killed.status)) what += " (had already finished)";
+      if (killed.exit_code() >= 0) what += " (had already finished)";
     } else {
       std::string n = std::to_string(rng() % 6 + 1);
       std::string phase = phases[rng() % 5];
       Outcome killed = run(with(args, {"--die-in-write", n + ":" + phase}));
       what = "SIGKILL in checkpoint " + n + " at " + phase;
-      ASSERT_TRUE(WIFSIGNALED(killed.status) && WTERMSIG(killed.status) == SIGKILL) << what << "\n" << killed.output;
+      ASSERT_TRUE(killed.killed_by(SIGKILL)) << what << "\n" << killed.output;
       ++in_write;
     }
     Outcome resumed = run(args);

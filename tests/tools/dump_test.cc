@@ -18,6 +18,7 @@
 #include <sstream>
 #include <vector>
 
+#include "../support/subprocess.h"
 #include "../persist/snapshot_fixture.h"
 
 extern char** environ;
@@ -44,14 +45,8 @@ Result dump(const std::vector<std::string>& args) {
   static int run_counter = 0;
   std::string base = (temp_dir() / ("run" + std::to_string(run_counter++))).string();
   std::string out_path = base + ".out", err_path = base + ".err";
-  // Through the cross-testing emulator ('|'-separated words), if any.
-  std::vector<std::string> argv_strings;
-  std::string emulator = STASIS_DUMP_EMULATOR;
-  for (std::size_t start = 0; !emulator.empty() && start <= emulator.size();) {
-    std::size_t bar = std::min(emulator.find('|', start), emulator.size());
-    argv_strings.push_back(emulator.substr(start, bar - start));
-    start = bar + 1;
-  }
+  // Through the cross-testing emulator, if any.
+  std::vector<std::string> argv_strings = stasis::test_support::emulator_words(STASIS_DUMP_EMULATOR);
   argv_strings.push_back(STASIS_DUMP_PATH);
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
