@@ -80,6 +80,10 @@ class Snapshot {
 Snapshot freeze(Scheduler& scheduler, const FreezeOptions& options = {});
 // The given tasklets (alive, of the calling thread's scheduler).
 Snapshot freeze(std::span<const TaskletRef> tasklets, const FreezeOptions& options = {});
+// One tasklet (alive, of the calling thread's scheduler).
+inline Snapshot freeze(const TaskletRef& tasklet, const FreezeOptions& options = {}) {
+  return freeze(std::span<const TaskletRef>(&tasklet, 1), options);
+}
 
 struct ThawOptions {
   // Keep the snapshot's tasklet and channel ids when the scheduler has no alive
