@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "exception_kind.h"
+#include "native_frame.h"
 #include "stasis/channel.h"
 #include "stasis/ctx.h"
 #include "stasis/select.h"
@@ -28,6 +29,7 @@ Scheduler::Scheduler() {
 
 Scheduler::~Scheduler() {
   kill_all();
+  detail::release_native_thread();
   if (detail::tls_scheduler == this) detail::tls_scheduler = nullptr;
 }
 
@@ -279,7 +281,8 @@ void Scheduler::throw_pending_unhandled() {
 // Inlined into the loop: it runs once per switch.
 inline bool Scheduler::run_soft(Tasklet* t) {
   Ctx cx(*this, *t);
-  if (t->exc_) [[unlikely]] {
+  // A native tasklet takes a pending exception at its suspension point instead.
+  if (t->exc_ && !t->native()) [[unlikely]] {
     if (!unwind(t, std::exchange(t->exc_, nullptr))) return true;
   }
   for (;;) {
@@ -340,12 +343,17 @@ TaskletRef Scheduler::run_loop(std::uint64_t step_budget, const std::function<bo
   const bool hooks = !hooks_.empty();
   hook_prev_ = TaskletRef();
   for (;;) {
-    if (!timers_.empty() && (++switches_since_timer_check_ >= 64 || !nonempty_)) {
+    if ((!timers_.empty() || io_waiting_) && (++switches_since_timer_check_ >= 64 || !nonempty_)) {
       switches_since_timer_check_ = 0;
-      fire_due_timers(Clock::now());
+      if (io_waiting_ && io_driver_) io_driver_->poll();
+      if (!timers_.empty()) fire_due_timers(Clock::now());
     }
     Tasklet* t = pop_runnable();
     if (!t) {
+      if (io_waiting_ && io_driver_ && !(done && (*done)())) {
+        io_driver_->wait_until(timers_.empty() ? Clock::time_point::max() : timers_.front().when);
+        continue;
+      }
       if (!timers_.empty() && !(done && (*done)())) {
         std::this_thread::sleep_until(timers_.front().when);
         continue;

@@ -1,6 +1,7 @@
 // select.cc — polling, parking and firing of multi-channel waits (see select.h).
 #include "stasis/select.h"
 
+#include <memory>
 #include <numeric>
 
 namespace stasis {
@@ -66,6 +67,32 @@ int SelectBase::try_select() {
   }
   has_default_ = had_default;
   return chosen_;
+}
+
+int SelectBase::wait() {
+  Scheduler* s = Scheduler::current_or_null();
+  Tasklet* self = s ? s->current_tasklet() : nullptr;
+  if (!self || !self->native()) {
+    throw CannotBlock("Select::wait() over " + describe_select(this) +
+                      " needs a native tasklet; soft frames use STASIS_SELECT, other code try_select()");
+  }
+  // Parked waiters point at their select, and a native tasklet's select may live
+  // on a sliced stack that is elsewhere while it waits: park a heap twin holding
+  // the same cases (the vector's elements do not move), and take them back after.
+  auto twin = std::make_unique<SelectBase>();
+  twin->cases_ = std::move(cases_);
+  twin->has_default_ = has_default_;
+  struct TakeBack {
+    SelectBase& self;
+    SelectBase& twin;
+    ~TakeBack() {
+      self.cases_ = std::move(twin.cases_);
+      self.chosen_ = twin.chosen_;
+      self.closed_ = twin.closed_;
+    }
+  } take_back{*this, *twin};
+  if (twin->run_select(self, true) != OpResult::kDone) detail::native_suspend(*self);
+  return twin->chosen_;
 }
 
 OpResult SelectBase::run_select(Tasklet* actor, bool may_block) {

@@ -77,6 +77,7 @@ std::string Tasklet::describe_wait() const {
     case WaitKind::kSelect: return "select (" + describe_select(select_) + ")";
     case WaitKind::kSleep: return "sleep";
     case WaitKind::kSwitch: return "switch (waiting for another tasklet to switch to it)";
+    case WaitKind::kIo: return "I/O";
     case WaitKind::kNone: break;
   }
   return "?";

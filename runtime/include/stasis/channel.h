@@ -177,17 +177,42 @@ class Channel : public ChannelBase {
   std::size_t buffered() const noexcept override { return buffer_.size(); }
   const std::type_info& value_type() const noexcept override { return typeid(T); }
 
-  // Plain calls, usable anywhere the operation does not have to block (outside
-  // tasklets, inside soft frames). An operation that would block raises
-  // CannotBlock: soft frames block through STASIS_SEND / STASIS_RECEIVE. A plain
-  // call never switches away: a woken partner waits at the back of its level.
-  void send(T value) { send_op(current_actor(), std::move(value), /*may_block=*/false); }
+  // Plain calls. Inside a native tasklet (stasis/native.h) they block like the
+  // soft-frame macros: the tasklet waits for a partner and may raise what the
+  // partner sends (send_exception), ChannelClosed, ChannelDestroyed, or a throw
+  // or kill aimed at it. Elsewhere they are usable where the operation does not
+  // have to block (outside tasklets, inside soft frames), and one that would block
+  // raises CannotBlock: soft frames block through STASIS_SEND / STASIS_RECEIVE.
+  // Outside native tasklets a plain call never switches away: a woken partner
+  // waits at the back of its level.
+  void send(T value) {
+    Tasklet* a = current_actor();
+    if (a && a->native()) [[unlikely]] {
+      if (send_op(a, std::move(value), true) != OpResult::kDone) detail::native_suspend(*a);
+      return;
+    }
+    send_op(a, std::move(value), /*may_block=*/false);
+  }
   T receive() {
     T v{};
-    receive_op(current_actor(), v, nullptr, /*may_block=*/false);
+    receive_into(v, nullptr);
     return v;
   }
-  void send_exception(std::exception_ptr e) { send_exception_op(current_actor(), std::move(e), false); }
+  // Iteration until closed: false (dest untouched) once the channel is closing
+  // and no sender waits; ChannelClosed never.
+  bool receive(T& dest) {
+    bool ok = true;
+    receive_into(dest, &ok);
+    return ok;
+  }
+  void send_exception(std::exception_ptr e) {
+    Tasklet* a = current_actor();
+    if (a && a->native()) [[unlikely]] {
+      if (send_exception_op(a, std::move(e), true) != OpResult::kDone) detail::native_suspend(*a);
+      return;
+    }
+    send_exception_op(a, std::move(e), false);
+  }
   // Non-blocking variants: false / nullopt instead of blocking or raising
   // ChannelClosed.
   bool try_send(T value) {
@@ -288,6 +313,20 @@ class Channel : public ChannelBase {
   static Tasklet* current_actor() noexcept {
     Scheduler* s = Scheduler::current_or_null();
     return s ? s->current_tasklet() : nullptr;
+  }
+  void receive_into(T& dest, bool* ok) {
+    Tasklet* a = current_actor();
+    if (a && a->native()) [[unlikely]] {
+      OpResult r = receive_op(a, dest, ok, true);
+      if (r == OpResult::kDone) return;
+      detail::native_suspend(*a);
+      if (r == OpResult::kBlocked) {  // a sender handed the value to this tasklet's slot
+        dest = std::move(*std::any_cast<T>(&a->slot_));
+        a->slot_.reset();
+      }
+      return;
+    }
+    receive_op(a, dest, ok, false);
   }
   template <class U>
   static void stash(Tasklet* self, U&& value) {

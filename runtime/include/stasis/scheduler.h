@@ -3,7 +3,8 @@
 // The scheduler owns the run queue (32 priority levels, FIFO within a level), the
 // list of blocked tasklets, the timer heap and the switch hooks. Soft tasklets run
 // inside run(): the loop calls the top frame's run() until it suspends, then picks
-// the next tasklet. Nothing switches C stacks.
+// the next tasklet. A native tasklet's only frame switches to its C stack when run
+// (stasis/native.h), so the loop treats both kinds alike.
 //
 // Invariants:
 //   - every alive tasklet is in exactly one of: a run-queue level, a channel's wait
@@ -41,6 +42,18 @@ struct SpawnOptions {
 // scheduler; they may read tasklet state.
 using SwitchHook = std::function<void(Tasklet* prev, Tasklet* next)>;
 using HookId = std::uint64_t;
+
+// The scheduler's view of an event loop. stasis::io installs one over Boost.Asio;
+// the run loop polls it between tasklets and, when nothing is runnable while
+// tasklets are parked in WaitKind::kIo, waits on it instead of sleeping.
+class IoDriver {
+ public:
+  virtual ~IoDriver() = default;
+  // Runs the completion handlers that are ready, without blocking.
+  virtual void poll() = 0;
+  // Blocks until at least one handler ran or `deadline` passed.
+  virtual void wait_until(std::chrono::steady_clock::time_point deadline) = 0;
+};
 
 class Scheduler;
 namespace detail {
@@ -112,6 +125,13 @@ class Scheduler {
   // registered, the loop pays one predictable branch per switch.
   HookId add_switch_hook(SwitchHook hook);
   void remove_switch_hook(HookId id);
+
+  // Installs the event loop the run loop drives (not owned; null removes it).
+  // The driver must outlive its installation.
+  void set_io_driver(IoDriver* driver) noexcept { io_driver_ = driver; }
+  IoDriver* io_driver() const noexcept { return io_driver_; }
+  // Tasklets parked in WaitKind::kIo.
+  std::size_t io_waiting() const noexcept { return io_waiting_; }
 
   // Seeds the generator behind select's fair choice (deterministic by default).
   void seed(std::uint64_t seed) noexcept { rng_ = seed ? seed : 0x9E3779B97F4A7C15ull; }
@@ -187,6 +207,9 @@ class Scheduler {
   std::vector<Timer> timers_;  // min-heap by (when, seq)
   std::uint64_t timer_seq_ = 0;
   std::uint32_t switches_since_timer_check_ = 0;
+  IoDriver* io_driver_ = nullptr;
+  std::size_t io_waiting_ = 0;
+  std::uint32_t park_seq_ = 0;  // tickets of this_tasklet::park()
   std::vector<std::pair<HookId, SwitchHook>> hooks_;
   HookId next_hook_id_ = 1;
   // Keyed by address, not id: ids restart with each scheduler, and a handle may
@@ -197,6 +220,7 @@ class Scheduler {
 
   friend class Ctx;
   friend struct detail::PersistAccess;
+  friend struct detail::NativeAccess;
 };
 
 // --- Hot paths, inline: every switch goes through them. ---
@@ -268,6 +292,7 @@ inline void Scheduler::block_current(WaitKind kind) {
     ++channel_blocked_;
   } else {
     blocked_.push_back(t);
+    if (kind == WaitKind::kIo) ++io_waiting_;
   }
 }
 
@@ -276,6 +301,7 @@ inline void Scheduler::unblock(Tasklet* t) noexcept {
     --channel_blocked_;
   } else {
     blocked_.remove(t);
+    if (t->wait_ == WaitKind::kIo) --io_waiting_;
   }
   t->wait_ = WaitKind::kNone;
   t->state_ = TaskletState::kPaused;

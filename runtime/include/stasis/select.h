@@ -59,6 +59,10 @@ class SelectBase {
   OpResult select_op(Tasklet* actor);
   // Non-blocking select usable anywhere: returns the chosen index or kDefault.
   int try_select();
+  // The blocking select of native tasklets (stasis/native.h): waits until a case
+  // completes, or takes the default; returns the chosen index (or kDefault).
+  // Raises like the channel operations; CannotBlock outside native tasklets.
+  int wait();
 
   // Called by a channel when one of this select's waiters is taken.
   void fired(Waiter* w, bool channel_closed) noexcept;

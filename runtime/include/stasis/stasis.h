@@ -8,6 +8,7 @@
 #include "stasis/error.h"
 #include "stasis/frame.h"
 #include "stasis/generator.h"
+#include "stasis/native.h"
 #include "stasis/registry.h"
 #include "stasis/scheduler.h"
 #include "stasis/select.h"

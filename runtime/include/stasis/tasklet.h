@@ -33,6 +33,12 @@ namespace stasis {
 
 class Scheduler;
 class Ctx;
+namespace detail {
+// Switches the running native tasklet out after it parked or requeued itself;
+// returns when it runs again, raising there a pending exception (a throw, a
+// kill, a destroyed channel). Defined in native.cc.
+void native_suspend(Tasklet& self);
+}  // namespace detail
 
 enum class TaskletState : std::uint8_t {
   kNew,       // spawned, has not run yet
@@ -45,7 +51,9 @@ enum class TaskletState : std::uint8_t {
 };
 const char* to_string(TaskletState s) noexcept;
 
-enum class WaitKind : std::uint8_t { kNone, kSend, kReceive, kSelect, kSleep, kSwitch };
+// kIo: a native tasklet parked by this_tasklet::park() until an I/O completion
+// wakes it (stasis/native.h).
+enum class WaitKind : std::uint8_t { kNone, kSend, kReceive, kSelect, kSleep, kSwitch, kIo };
 
 inline constexpr int kMinPriority = -16;
 inline constexpr int kMaxPriority = 15;
@@ -64,6 +72,8 @@ class Tasklet {
   TaskletState state() const noexcept;
   bool alive() const noexcept { return state_ != TaskletState::kFinished && state_ != TaskletState::kKilled; }
   bool blocked() const noexcept { return state_ == TaskletState::kBlocked; }
+  // A native tasklet (stasis/native.h): runs C++ on a C stack.
+  bool native() const noexcept { return flags_ & kNative; }
   WaitKind wait_kind() const noexcept { return wait_; }
   // The channel a tasklet blocked in send/receive waits on, else null.
   const ChannelBase* waiting_on() const noexcept;
@@ -131,12 +141,14 @@ class Tasklet {
   friend class SelectBase;
   template <class T> friend class Channel;
   friend struct detail::PersistAccess;
+  friend struct detail::NativeAccess;
 
   static constexpr std::uint8_t kAtomic = 1;
   static constexpr std::uint8_t kBlockTrap = 2;
   static constexpr std::uint8_t kStarted = 4;
   static constexpr std::uint8_t kNamed = 8;  // name kept in the scheduler's side table
   static constexpr std::uint8_t kSlept = 16;  // has slept: timer-heap entries may reference it
+  static constexpr std::uint8_t kNative = 32;  // its root frame is a native frame
 
   Tasklet(std::uint64_t id, FrameBase* root) noexcept : top_(root), id_(id) {}
   ~Tasklet();

@@ -22,6 +22,8 @@ namespace detail {
 // stasis::persist's access to runtime internals (freeze reads them, thaw rebuilds
 // them). Defined in persist/; the runtime itself never uses it.
 struct PersistAccess;
+// The native-tasklet implementation's access to runtime internals (native.cc).
+struct NativeAccess;
 }  // namespace detail
 
 struct Waiter {

@@ -1,0 +1,404 @@
+// native.cc — native tasklets: resuming and suspending C stacks, the shared
+// slicing region, and the blocking calls native code makes (see native_frame.h
+// for the invariants).
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "native_frame.h"
+#include "stasis/arch/platform.h"
+#include "stasis/ctx.h"
+#include "stasis/native.h"
+#include "stasis/scheduler.h"
+
+namespace stasis {
+namespace detail {
+
+// Runtime internals the native implementation reads and writes.
+struct NativeAccess {
+  static std::exception_ptr& exc(Tasklet& t) noexcept { return t.exc_; }
+  static std::any& slot(Tasklet& t) noexcept { return t.slot_; }
+  static TaskletState& state(Tasklet& t) noexcept { return t.state_; }
+  static void mark_native(Tasklet& t) noexcept { t.flags_ |= Tasklet::kNative; }
+  static Waiter& waiter(Tasklet& t) noexcept { return t.waiter_; }
+  static WaitKind wait(const Tasklet& t) noexcept { return t.wait_; }
+  static Tasklet*& current(Scheduler& s) noexcept { return s.current_; }
+  static bool budget_spent(Scheduler& s, const Tasklet& t) noexcept {
+    ++s.steps_;
+    return s.steps_ >= s.budget_end_ && !t.atomic();
+  }
+  static std::uint32_t& park_seq(Scheduler& s) noexcept { return s.park_seq_; }
+};
+
+struct NativeThread {
+  arch::Context thread_ctx;              // the thread's own stack
+  NativeFrameBase* running = nullptr;    // null: the thread's own stack runs
+  std::size_t live_frames = 0;
+  // The shared region of sliced frames, mapped at the first sliced spawn.
+  SliceRegionOptions region_options;
+  arch::StackMemory region;
+  arch::GuardInfo region_guard;
+  arch::Slice stub;                      // a new sliced frame's initial stack
+  void* stub_fctx = nullptr;
+  NativeFrameBase* owner = nullptr;      // whose live stack is in the region
+  arch::StackPool pool;
+
+  ~NativeThread() { arch::unmap_stack(region); }
+};
+
+namespace {
+
+// Not a thread_local object with a destructor: the thread's scheduler (which
+// kills native tasklets) may be destroyed after such an object. The scheduler
+// frees it instead (release_native_thread), once no native frame is left.
+thread_local NativeThread* tls_native = nullptr;
+
+std::atomic<std::uintptr_t> next_region_slot{0};
+// Default region addresses: 256 GiB and up, 4 GiB apart per thread, below 2^39.
+constexpr std::uintptr_t kRegionBase = std::uintptr_t{1} << 38;
+constexpr std::uintptr_t kRegionSpacing = std::uintptr_t{1} << 32;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+NativeFrameBase* frame_of(arch::Context* ctx) noexcept {
+  return reinterpret_cast<NativeFrameBase*>(reinterpret_cast<char*>(ctx) - offsetof(NativeFrameBase, ctx));
+}
+#pragma GCC diagnostic pop
+
+void describe_tasklet(const void* arg, char* buf, std::size_t size) {
+  const NativeThread* nt = static_cast<const NativeThread*>(arg);
+  const NativeFrameBase* f = nt->running;
+  if (!f || !f->tasklet) return;
+  std::string label = f->tasklet->label();  // on a dying process: best effort
+  std::snprintf(buf, size, "%s", label.c_str());
+}
+
+void arrive(NativeThread& nt, NativeFrameBase* self) noexcept {
+  nt.running = self;
+  if (!self) {
+    arch::set_running_guard(nullptr);
+  } else if (self->sliced()) {
+    arch::set_running_guard(&nt.region_guard);
+  } else {
+    arch::set_running_guard(&self->stack->guard);
+  }
+}
+
+arch::Context& context_of(NativeThread& nt, NativeFrameBase* f) noexcept { return f ? f->ctx : nt.thread_ctx; }
+
+// Puts f's live stack into the region, saving the current owner's. Called only
+// off the region.
+void make_owner(NativeThread& nt, NativeFrameBase* f) {
+  if (nt.owner == f) return;
+  if (NativeFrameBase* o = nt.owner) arch::save_slice(o->slice, static_cast<char*>(o->ctx.fctx), nt.region.high());
+  arch::restore_slice(f->slice, nt.region.high());
+  nt.owner = f;
+}
+
+// Switches from the running frame f to whoever resumed it; returns when f runs again.
+void switch_to_resumer(NativeThread& nt, NativeFrameBase* f) {
+  NativeFrameBase* r = f->resumer;
+  if (r && r->sliced()) make_owner(nt, r);  // f is dedicated: sliced frames have resumers off the region
+  arch::switch_context(f->ctx, context_of(nt, r));
+  arrive(nt, f);
+}
+
+void native_entry(arch::Context* self, arch::Context* /*from*/) {
+  NativeFrameBase* f = frame_of(self);
+  NativeThread& nt = *tls_native;
+  arrive(nt, f);
+  Tasklet& t = *f->tasklet;
+  try {
+    f->invoke(f, t);
+  } catch (...) {
+    NativeAccess::exc(t) = std::current_exception();
+  }
+  f->finished = true;
+  if (nt.owner == f) nt.owner = nullptr;
+  NativeFrameBase* r = f->resumer;
+  if (r && r->sliced()) make_owner(nt, r);
+  arch::exit_context(f->ctx, context_of(nt, r));
+}
+
+void ensure_region(NativeThread& nt) {
+  if (nt.region.low) return;
+  const SliceRegionOptions& o = nt.region_options;
+  std::uintptr_t base = o.base;
+  if (!base) base = kRegionBase + next_region_slot.fetch_add(1, std::memory_order_relaxed) * kRegionSpacing;
+  nt.region = arch::map_stack(o.size, base, /*fallback=*/o.base == 0);
+  nt.region_guard.stack = nt.region;
+  nt.region_guard.kind = "sliced stack region";
+  nt.region_guard.describe = &describe_tasklet;
+  nt.region_guard.arg = &nt;
+  // The stub: what make_context leaves at the top of a fresh stack, cloned into
+  // every new sliced frame (Stackless' slp_cstack_clone).
+  arch::Context stub;
+  arch::make_context(stub, nt.region.low, nt.region.size, &native_entry);
+  nt.stub_fctx = stub.fctx;
+  arch::copy_into_slice(nt.stub, static_cast<char*>(stub.fctx),
+                        static_cast<std::size_t>(nt.region.high() - static_cast<char*>(stub.fctx)));
+}
+
+// Unwinds a started, unfinished native frame by raising TaskletExit at its
+// suspension point and running it to its end.
+void unwind_native(NativeThread& nt, NativeFrameBase* f) {
+  Tasklet& t = *f->tasklet;
+  Scheduler& s = Scheduler::current();
+  f->dying = true;
+  NativeAccess::exc(t) = std::make_exception_ptr(TaskletExit());
+  Tasklet* outer = std::exchange(NativeAccess::current(s), &t);
+  TaskletState state = std::exchange(NativeAccess::state(t), TaskletState::kRunning);
+  resume_native(nt, f);
+  NativeAccess::current(s) = outer;
+  NativeAccess::state(t) = state;
+}
+
+// --- FrameOps of native frames. ---
+
+Step native_run(FrameBase* fb, Ctx& cx) {
+  auto* f = static_cast<NativeFrameBase*>(fb);
+  resume_native(native_thread(), f);
+  if (!f->finished) return Step::kSuspend;
+  if (std::exception_ptr e = std::exchange(NativeAccess::exc(cx.tasklet()), nullptr)) std::rethrow_exception(e);
+  return Step::kReturn;
+}
+
+void native_destroy(FrameBase* fb) noexcept {
+  auto* f = static_cast<NativeFrameBase*>(fb);
+  NativeThread& nt = native_thread();
+  if (f->started && !f->finished) unwind_native(nt, f);
+  if (nt.owner == f) nt.owner = nullptr;
+  if (f->stack) {
+    arch::StackMemory mem = f->stack->guard.stack;
+    f->stack->~DedicatedStack();
+    nt.pool.give_back(mem);
+  }
+  f->destroy_callable(f);
+  std::uint32_t size = f->total_size;
+  f->~NativeFrameBase();
+  FrameBase::operator delete(f, size);
+  --nt.live_frames;
+}
+
+void native_describe(const FrameBase* fb, std::vector<FieldValue>& out) {
+  auto* f = static_cast<const NativeFrameBase*>(fb);
+  if (f->sliced()) {
+    out.push_back({"stack", "sliced, " + std::to_string(f->slice.size) + " live bytes saved"});
+  } else {
+    out.push_back({"stack", "dedicated, " + std::to_string(f->stack->guard.stack.size) + " bytes"});
+  }
+  out.push_back({"state", f->finished ? "finished" : (f->started ? "started" : "not started")});
+}
+
+const char* native_cxx_name() noexcept { return "stasis::native tasklet"; }
+
+constinit FrameOps native_ops{&native_run, &native_destroy, &native_describe, &native_cxx_name,
+                              sizeof(NativeFrameBase)};
+
+Tasklet& native_self(const char* what) {
+  Scheduler* s = Scheduler::current_or_null();
+  Tasklet* t = s ? s->current_tasklet() : nullptr;
+  if (!t || !t->native()) {
+    throw CannotBlock(std::string(what) + " needs a native tasklet (stasis/native.h); " +
+                      (t ? "soft frames use the STASIS_* macros" : "outside tasklets nothing can block"));
+  }
+  return *t;
+}
+
+}  // namespace
+
+NativeFrameBase::NativeFrameBase(std::uint32_t total, bool is_sliced, void (*inv)(NativeFrameBase*, Tasklet&),
+                                 void (*destroy)(NativeFrameBase*) noexcept) noexcept
+    : FrameBase(&native_ops), invoke(inv), destroy_callable(destroy), total_size(total), sliced_(is_sliced) {}
+
+NativeThread& native_thread() {
+  if (!tls_native) [[unlikely]] tls_native = new NativeThread();
+  return *tls_native;
+}
+
+void release_native_thread() noexcept {
+  if (tls_native && tls_native->live_frames == 0 && !tls_native->running) {
+    delete tls_native;
+    tls_native = nullptr;
+  }
+}
+
+void resume_native(NativeThread& nt, NativeFrameBase* f) {
+  NativeFrameBase* me = nt.running;
+  if (me && me->sliced() && f->sliced()) {
+    me->request = f;  // the region holds our own stack: our resumer runs f for us
+    switch_to_resumer(nt, me);
+    return;
+  }
+  f->resumer = me;
+  for (;;) {
+    if (f->sliced()) make_owner(nt, f);
+    f->started = true;
+    arch::switch_context(context_of(nt, me), f->ctx);
+    arrive(nt, me);
+    NativeFrameBase* r = std::exchange(f->request, nullptr);
+    if (!r) return;
+    resume_native(nt, r);  // we are off the region, so we can run r directly
+  }
+}
+
+NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& options,
+                                   void (*invoke)(NativeFrameBase*, Tasklet&),
+                                   void (*destroy_callable)(NativeFrameBase*) noexcept) {
+  NativeThread& nt = native_thread();
+  arch::install_overflow_handler();
+  const bool sliced = options.stack == StackKind::kSliced;
+  if (sliced) ensure_region(nt);
+  std::size_t total = kCallableOffset + ((size + 15) & ~std::size_t{15});
+  void* mem = FrameBase::operator new(total);
+  auto* f = ::new (mem) NativeFrameBase(static_cast<std::uint32_t>(total), sliced, invoke, destroy_callable);
+  try {
+    if (sliced) {
+      arch::copy_into_slice(f->slice, nt.stub.bytes, nt.stub.size);
+      f->ctx.entry = &native_entry;
+      f->ctx.fctx = nt.stub_fctx;
+      f->ctx.stack_low = nt.region.low;
+      f->ctx.stack_size = nt.region.size;
+    } else {
+      std::size_t want = options.stack_size ? options.stack_size : kDefaultDedicatedStackSize;
+      arch::StackMemory st = nt.pool.take(want + sizeof(DedicatedStack) + 64);
+      // The stack's own record sits at its top; the usable stack is below it.
+      char* record = st.high() - ((sizeof(DedicatedStack) + 63) & ~std::size_t{63});
+      f->stack = ::new (record) DedicatedStack{};
+      f->stack->guard.stack = st;
+      f->stack->guard.kind = "dedicated stack";
+      f->stack->guard.describe = &describe_tasklet;
+      f->stack->guard.arg = &nt;
+      arch::make_context(f->ctx, st.low, static_cast<std::size_t>(record - st.low), &native_entry);
+    }
+  } catch (...) {
+    f->~NativeFrameBase();
+    FrameBase::operator delete(mem, total);
+    throw;
+  }
+  ++nt.live_frames;
+  return f;
+}
+
+void* native_callable_storage(NativeFrameBase* f) noexcept { return f->callable(); }
+
+void discard_native_frame(NativeFrameBase* f) noexcept {
+  f->destroy_callable = [](NativeFrameBase*) noexcept {};
+  native_destroy(f);
+}
+
+TaskletRef spawn_native_frame(Scheduler& s, NativeFrameBase* f, NativeOptions options) {
+  TaskletRef t = s.spawn_frame(f, SpawnOptions{std::move(options.name), options.priority});
+  f->tasklet = t.get();
+  NativeAccess::mark_native(*t);
+  return t;
+}
+
+void set_native_result(Tasklet& t, std::any value) { NativeAccess::slot(t) = std::move(value); }
+
+void native_suspend(Tasklet& t) {
+  NativeThread& nt = *tls_native;
+  NativeFrameBase* f = nt.running;
+  if (f->dying) {  // killed: it may not block again; undo the park and keep unwinding
+    Scheduler::current().detach(&t);
+    NativeAccess::state(t) = TaskletState::kRunning;
+    throw TaskletExit();
+  }
+  switch_to_resumer(nt, f);
+  if (std::exception_ptr e = std::exchange(NativeAccess::exc(t), nullptr)) std::rethrow_exception(e);
+}
+
+}  // namespace detail
+
+void configure_slice_region(const SliceRegionOptions& options) {
+  detail::NativeThread& nt = detail::native_thread();
+  if (nt.region.low) {
+    throw SchedulerError("configure_slice_region: this thread's slice region is already in use; configure it "
+                         "before the thread's first sliced tasklet");
+  }
+  if (options.size < 4096) throw InvalidArgument("configure_slice_region: a region needs at least 4096 bytes");
+  nt.region_options = options;
+}
+
+std::pair<std::uintptr_t, std::uintptr_t> slice_region_bounds() noexcept {
+  detail::NativeThread* nt = detail::tls_native;
+  if (!nt || !nt->region.low) return {0, 0};
+  return {reinterpret_cast<std::uintptr_t>(nt->region.low), reinterpret_cast<std::uintptr_t>(nt->region.high())};
+}
+
+namespace this_tasklet {
+
+Tasklet* get() noexcept {
+  Scheduler* s = Scheduler::current_or_null();
+  return s ? s->current_tasklet() : nullptr;
+}
+
+bool is_native() noexcept {
+  Tasklet* t = get();
+  return t && t->native();
+}
+
+void yield() {
+  Tasklet& t = detail::native_self("this_tasklet::yield()");
+  Scheduler::current().make_runnable(&t, false);
+  detail::native_suspend(t);
+}
+
+void sleep_until(Scheduler::Clock::time_point when) {
+  Tasklet& t = detail::native_self("this_tasklet::sleep");
+  if (when <= Scheduler::Clock::now()) return yield();
+  Scheduler::current().sleep_current_until(when);
+  detail::native_suspend(t);
+}
+
+void preemption_point() {
+  Tasklet& t = detail::native_self("this_tasklet::preemption_point()");
+  if (detail::NativeAccess::budget_spent(Scheduler::current(), t)) detail::native_suspend(t);
+}
+
+std::any switch_to(Tasklet& target, std::any value) {
+  Tasklet& t = detail::native_self("this_tasklet::switch_to()");
+  Scheduler& s = Scheduler::current();
+  if (t.block_trap()) {
+    throw BlockTrap(t.label() + ": switching to " + target.label() + " would block, and its block_trap is set");
+  }
+  s.wake_for_switch(&target);
+  detail::NativeAccess::slot(target) = std::move(value);
+  s.block_current(WaitKind::kSwitch);
+  detail::native_suspend(t);
+  return std::exchange(detail::NativeAccess::slot(t), std::any());
+}
+
+std::uint32_t park_ticket() noexcept {
+  Scheduler* s = Scheduler::current_or_null();
+  return s ? detail::NativeAccess::park_seq(*s) + 1 : 0;
+}
+
+void park(WaitKind kind) {
+  Tasklet& t = detail::native_self("this_tasklet::park()");
+  if (kind != WaitKind::kIo) throw InvalidArgument("this_tasklet::park: only WaitKind::kIo can be parked in");
+  Scheduler& s = Scheduler::current();
+  s.blocking_actor("park", "an I/O operation");
+  detail::NativeAccess::waiter(t).bits = ++detail::NativeAccess::park_seq(s);
+  s.block_current(kind);
+  detail::native_suspend(t);
+}
+
+}  // namespace this_tasklet
+
+bool wake(Tasklet& t, std::uint32_t ticket) {
+  if (t.state() != TaskletState::kBlocked) return false;
+  WaitKind k = detail::NativeAccess::wait(t);
+  if (k != WaitKind::kIo || detail::NativeAccess::waiter(t).bits != ticket) return false;
+  Scheduler& s = Scheduler::current();
+  s.unblock(&t);
+  s.make_runnable(&t, false);
+  return true;
+}
+
+}  // namespace stasis
