@@ -17,6 +17,7 @@
 #endif
 
 #if STASIS_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -112,6 +113,14 @@ Context* switch_context(Context& self, Context& to) {
   g->caught = self.eh_caught;
   g->uncaught = self.eh_uncaught;
   return from;
+}
+
+void forget_stack_poison(const Context& ctx) noexcept {
+#if STASIS_ASAN
+  if (ctx.stack_low) __asan_unpoison_memory_region(ctx.stack_low, ctx.stack_size);
+#else
+  (void)ctx;
+#endif
 }
 
 void exit_context(Context& self, Context& to) {

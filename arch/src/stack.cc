@@ -5,9 +5,18 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define STASIS_UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define STASIS_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 namespace stasis::arch {
 
@@ -35,8 +44,11 @@ StackMemory map_stack(std::size_t size, std::uintptr_t fixed_low, bool fallback)
     errno = EEXIST;
   }
   if (p == MAP_FAILED && hint && !fallback) {
-    throw std::runtime_error("cannot map a stack at the fixed address " + std::to_string(fixed_low) +
-                             ": the range is in use (errno " + std::to_string(errno) + ")");
+    char where[64];
+    std::snprintf(where, sizeof where, "%#llx..%#llx", static_cast<unsigned long long>(fixed_low - guard),
+                  static_cast<unsigned long long>(fixed_low + size));
+    throw std::runtime_error(std::string("cannot map a stack at the fixed address range ") + where + ": " +
+                             std::strerror(errno) + " (choose another base address)");
   }
   if (p == MAP_FAILED) p = mmap(nullptr, total, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
@@ -44,6 +56,9 @@ StackMemory map_stack(std::size_t size, std::uintptr_t fixed_low, bool fallback)
     munmap(p, total);
     throw std::bad_alloc();
   }
+  // Fresh pages, but the address range may have been a stack before (a thread's):
+  // AddressSanitizer's shadow must not keep that stack's redzones.
+  STASIS_UNPOISON(static_cast<char*>(p) + guard, size);
   return StackMemory{static_cast<char*>(p) + guard, size, guard};
 }
 
@@ -62,6 +77,7 @@ StackMemory StackPool::take(std::size_t size) {
       StackMemory s = free_[i];
       free_[i] = free_.back();
       free_.pop_back();
+      STASIS_UNPOISON(s.low, s.size);  // the last tasklet's frames ended without returning
       return s;
     }
   }

@@ -122,6 +122,7 @@ void native_entry(arch::Context* self, arch::Context* /*from*/) {
   if (nt.owner == f) nt.owner = nullptr;
   NativeFrameBase* r = f->resumer;
   if (r && r->sliced()) make_owner(nt, r);
+  arch::forget_stack_poison(f->ctx);
   arch::exit_context(f->ctx, context_of(nt, r));
 }
 

@@ -1,7 +1,9 @@
 // native_overflow_test.cc — a stack overflow in a native tasklet hits the guard
 // page and is reported with the tasklet's name and id (death tests: the process
 // must die, loudly, instead of corrupting memory).
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include "native_test_support.h"
 
@@ -32,17 +34,17 @@ TEST_P(Overflow, ReportedWithTaskletNameAndId) {
 }
 
 TEST(NativeOverflow, OrdinarySegfaultsAreNotReportedAsOverflows) {
+  // A fault outside any guard goes to the previous handler (the default action, or
+  // a sanitizer's report) and is not called an overflow.
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_EXIT(
+  EXPECT_DEATH(
       {
+        void* page = mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         Scheduler s;
-        spawn_native(s, [] {
-          volatile int* p = nullptr;
-          *p = 1;
-        }, {.name = "null-writer"});
+        spawn_native(s, [page] { *static_cast<volatile int*>(page) = 1; }, {.name = "wild-writer"});
         s.run();
       },
-      ::testing::KilledBySignal(SIGSEGV), "^$");
+      ::testing::Not(::testing::HasSubstr("stack overflow")));
 }
 
 }  // namespace

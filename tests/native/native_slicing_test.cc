@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <latch>
 #include <thread>
 #include <vector>
 
@@ -18,11 +19,15 @@ void on_new_thread(F body) {
   th.join();
 }
 
-// Recursion that keeps about `frame` bytes per level live.
+// Where the innermost level of the last recursion kept its local.
+std::uintptr_t innermost_local = 0;
+
+// Recursion that keeps a 200-byte local per level live.
 [[gnu::noinline]] long recurse(int depth, Channel<int>* ch) {
   volatile char pad[200];
   pad[0] = static_cast<char>(depth);
   if (depth == 0) {
+    innermost_local = reinterpret_cast<std::uintptr_t>(&pad[0]);
     if (ch) ch->receive();
     return pad[0];
   }
@@ -32,7 +37,12 @@ void on_new_thread(F body) {
 
 TEST(Slicing, RegionSitsAtConfiguredFixedAddress) {
   on_new_thread([] {
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer reserves the low address space for its shadow on x86_64.
+    const std::uintptr_t base = std::uintptr_t{0x5000} << 32;  // not its allocator at 0x600000000000
+#else
     const std::uintptr_t base = std::uintptr_t{0x5000} << 24;  // 0x5000000000: below 2^39
+#endif
     configure_slice_region({.size = 256 * 1024, .base = base});
     Scheduler s;
     std::uintptr_t local_at = 0;
@@ -56,8 +66,16 @@ TEST(Slicing, RecursionUpToTheRegionSizeWorks) {
     configure_slice_region({.size = kRegion});
     Scheduler s;
     Channel<int> ch;
-    // ~200+ bytes per level: 12,000 levels use most of the 4 MiB region.
-    constexpr int kDepth = 12000;
+    // Measure the bytes per level of this build (sanitizers make frames bigger),
+    // then recurse deep enough to use 90% of the region.
+    std::uintptr_t at[2];
+    for (int i = 0; i < 2; ++i) {
+      spawn_native(s, [&, i] { recurse(i == 0 ? 10 : 110, nullptr); at[i] = innermost_local; });
+      s.run();
+    }
+    const std::size_t per_level = (at[0] - at[1]) / 100;
+    ASSERT_GE(per_level, 200u);
+    const int kDepth = static_cast<int>(kRegion * 9 / 10 / per_level);
     auto deep = spawn_native(s, [&] { return recurse(kDepth, &ch); }, {.name = "deep"});
     // Another sliced tasklet runs while the deep one is parked (its slice saved).
     auto other = spawn_native(s, [&] {
@@ -99,24 +117,30 @@ TEST(Slicing, ParkedCostIsTheLiveStack) {
 }
 
 TEST(Slicing, TwoThreadsHaveTwoRegions) {
+  // Both threads hold their regions at the same time; each tasklet finds its locals
+  // in its own thread's region.
   std::uintptr_t lows[2] = {};
-  std::thread a([&] {
+  bool inside[2] = {};
+  std::latch both_mapped(2);
+  auto body = [&](int k) {
     Scheduler s;
-    spawn_native(s, [] { this_tasklet::yield(); });
+    spawn_native(s, [&, k] {
+      int local = 0;
+      auto [low, high] = slice_region_bounds();
+      lows[k] = low;
+      inside[k] = reinterpret_cast<std::uintptr_t>(&local) >= low && reinterpret_cast<std::uintptr_t>(&local) < high;
+    });
     s.run();
-    lows[0] = slice_region_bounds().first;
-  });
+    both_mapped.arrive_and_wait();
+  };
+  std::thread a(body, 0), b(body, 1);
   a.join();
-  std::thread b([&] {
-    Scheduler s;
-    spawn_native(s, [] { this_tasklet::yield(); });
-    s.run();
-    lows[1] = slice_region_bounds().first;
-  });
   b.join();
   EXPECT_NE(lows[0], 0u);
   EXPECT_NE(lows[1], 0u);
   EXPECT_NE(lows[0], lows[1]);
+  EXPECT_TRUE(inside[0]);
+  EXPECT_TRUE(inside[1]);
 }
 
 TEST(Slicing, DedicatedStackSizeIsHonoured) {

@@ -45,6 +45,13 @@ void make_context(Context& ctx, char* low, std::size_t size, EntryFn entry);
 // context switches back to `self`; returns that context (its fctx recorded).
 Context* switch_context(Context& self, Context& to);
 
+// Under AddressSanitizer: clears the poison of every frame on ctx's stack. A
+// context about to exit calls it, because the frames it leaves behind never
+// return to unpoison themselves, and the next context on the same memory (a
+// pooled stack, the shared region) must not inherit their redzones. No-op
+// otherwise.
+void forget_stack_poison(const Context& ctx) noexcept;
+
 // Leaves `self` for good (its stack may be freed by whoever runs next) and runs `to`.
 [[noreturn]] void exit_context(Context& self, Context& to);
 
