@@ -169,6 +169,11 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   // message: see estimate_message_words().
   void check_tasklets() {
     for (Tasklet* t : order_) {
+      if (t->native()) {
+        throw FreezeError("freeze: " + t->label() +
+                          " is a native tasklet (its state is a C stack); soft persistence freezes soft tasklets "
+                          "only — leave it out of the set, or write it as soft frames (docs/native.md)");
+      }
       if (t->wait_ == WaitKind::kSelect) {
         throw FreezeError("freeze: " + t->label() + " is blocked in a select (" + describe_select(t->select_) +
                           "); select waits cannot be frozen yet — freeze when it is not selecting");

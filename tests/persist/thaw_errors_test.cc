@@ -233,6 +233,26 @@ TEST(FreezeErrors, UnpersistableFrameIsNamedAndTheRunGoesOn) {
   EXPECT_EQ(plain->state(), TaskletState::kFinished);
 }
 
+TEST(FreezeErrors, NativeTaskletIsRefusedAndKeepsRunning) {
+  Channel<std::uint64_t> ch({.name = "to-native"});
+  Scheduler s;
+  TaskletRef native = spawn_native(s, [&] { return ch.receive() * 2; }, {.name = "native-worker"});
+  TaskletRef fold = s.spawn(Fold{.in = &ch, .n = 0}, {.name = "fold"});
+  EXPECT_THROW(s.run(), Deadlock);
+  ASSERT_TRUE(native->blocked());
+  std::vector<TaskletRef> all = {native, fold};
+  const std::string before = observe(s, all);
+
+  std::string msg = freeze_error<FreezeError>(s);
+  EXPECT_TRUE(contains(msg, "'native-worker'")) << msg;
+  EXPECT_TRUE(contains(msg, "native tasklet")) << msg;
+  EXPECT_EQ(observe(s, all), before);
+
+  ch.send(21);
+  s.run();
+  EXPECT_EQ(native->result<std::uint64_t>(), 42u);
+}
+
 TEST(FreezeErrors, SelectWaitIsRefusedAndTheSelectStillFires) {
   Channel<std::uint64_t> a({.name = "a"}), b({.name = "b"});
   Scheduler s;
