@@ -15,7 +15,6 @@
 namespace stasis::arch {
 namespace {
 
-thread_local const GuardInfo* tls_guard = nullptr;
 thread_local bool tls_altstack_installed = false;
 struct sigaction previous_segv;
 struct sigaction previous_bus;
@@ -54,7 +53,7 @@ void chain(const struct sigaction& prev, int sig, siginfo_t* info, void* uc) {
 }
 
 void on_fault(int sig, siginfo_t* info, void* uc) {
-  const GuardInfo* g = tls_guard;
+  const GuardInfo* g = running_guard();
   auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
   if (g && is_overflow(*g, addr, interrupted_stack_pointer(uc))) {
     char who[160] = "a native tasklet";
@@ -104,7 +103,5 @@ void install_overflow_handler() {
   install_altstack();
 }
 
-void set_running_guard(const GuardInfo* guard) noexcept { tls_guard = guard; }
-const GuardInfo* running_guard() noexcept { return tls_guard; }
 
 }  // namespace stasis::arch

@@ -133,6 +133,9 @@ Tasklet* ChannelBase::check_blocking_actor(Tasklet* actor, bool may_block, const
 }
 
 OpResult ChannelBase::block(Tasklet* actor, bool sending, bool carries_exception) {
+  // The embedded waiter's bits may still hold the sequence number of a past sleep
+  // or park (any bit pattern, kSelect included): start from none.
+  actor->waiter_.bits = 0;
   park(&actor->waiter_, sending);
   if (carries_exception) actor->waiter_.bits |= Waiter::kException;
   Scheduler::current().block_current(sending ? WaitKind::kSend : WaitKind::kReceive);

@@ -33,6 +33,35 @@ struct NativeAccess {
     return s.steps_ >= s.budget_end_ && !t.atomic();
   }
   static std::uint32_t& park_seq(Scheduler& s) noexcept { return s.park_seq_; }
+  static FrameBase* top(Tasklet& t) noexcept { return t.top_; }
+
+  // The direct switch: when the running native tasklet `self` (run by the loop)
+  // suspends, and the loop would do nothing but pick the next tasklet — no hooks,
+  // no done(), no timer or I/O check due, budget left, no unhandled failure — it
+  // takes the next runnable tasklet itself if that one is native, doing the loop's
+  // bookkeeping for it. Returns null when the loop has to decide (then self goes
+  // back to the loop), or `self` when self is the next to run.
+  static Tasklet* take_direct_successor(Scheduler& s, Tasklet& self) noexcept {
+    if (!s.direct_switches_ || s.current_ != &self || !s.unhandled_.empty()) return nullptr;
+    if ((!s.timers_.empty() || s.io_waiting_) && s.switches_since_timer_check_ + 1 >= 64) return nullptr;
+    if (s.steps_ + 1 >= s.budget_end_ || !s.nonempty_) return nullptr;
+    const int level = 31 - __builtin_clz(s.nonempty_);
+    Tasklet* n = s.levels_[level].head;
+    if (!n->native()) return nullptr;
+    ++s.switches_since_timer_check_;
+    s.pop_runnable();
+    ++s.steps_;
+    s.current_ = n;
+    n->state_ = TaskletState::kRunning;
+    n->flags_ |= Tasklet::kStarted;
+    return n;
+  }
+  // Gives a successor back to the run queue (it could not be switched to).
+  static void untake(Scheduler& s, Tasklet& n, Tasklet& self) noexcept {
+    --s.steps_;
+    s.current_ = &self;
+    s.make_runnable(&n, true);
+  }
 };
 
 struct NativeThread {
@@ -101,11 +130,20 @@ void make_owner(NativeThread& nt, NativeFrameBase* f) {
 }
 
 // Switches from the running frame f to whoever resumed it; returns when f runs again.
-void switch_to_resumer(NativeThread& nt, NativeFrameBase* f) {
+[[gnu::always_inline]] inline void switch_to_resumer(NativeThread& nt, NativeFrameBase* f) {
   NativeFrameBase* r = f->resumer;
-  if (r && r->sliced()) make_owner(nt, r);  // f is dedicated: sliced frames have resumers off the region
+  if (r && r->sliced()) [[unlikely]] make_owner(nt, r);  // f is dedicated: sliced frames have resumers off the region
   arch::switch_context(f->ctx, context_of(nt, r));
   arrive(nt, f);
+}
+
+// One resume of f by the running context `me`, which is off the region if f is
+// sliced. Returns when f switches back.
+[[gnu::always_inline]] inline void resume_once(NativeThread& nt, NativeFrameBase* me, NativeFrameBase* f) {
+  if (f->sliced()) make_owner(nt, f);
+  f->started = true;
+  arch::switch_context(context_of(nt, me), f->ctx);
+  arrive(nt, me);
 }
 
 void native_entry(arch::Context* self, arch::Context* /*from*/) {
@@ -161,12 +199,11 @@ void unwind_native(NativeThread& nt, NativeFrameBase* f) {
 
 // --- FrameOps of native frames. ---
 
-Step native_run(FrameBase* fb, Ctx& cx) {
-  auto* f = static_cast<NativeFrameBase*>(fb);
-  resume_native(native_thread(), f);
-  if (!f->finished) return Step::kSuspend;
-  if (std::exception_ptr e = std::exchange(NativeAccess::exc(cx.tasklet()), nullptr)) std::rethrow_exception(e);
-  return Step::kReturn;
+// The scheduler loop runs native frames through Scheduler::run_native, never
+// through FrameOps::run; this entry only guards the table.
+Step native_run(FrameBase* fb, Ctx&) {
+  throw SchedulerError(std::string("internal error: native frame of ") +
+                       static_cast<NativeFrameBase*>(fb)->tasklet->label() + " run as a soft frame");
 }
 
 void native_destroy(FrameBase* fb) noexcept {
@@ -229,6 +266,31 @@ void release_native_thread() noexcept {
   }
 }
 
+Tasklet* resume_from_loop(Tasklet& t) {
+  NativeThread& nt = *tls_native;  // exists: t's frame was made on this thread
+  auto* f = static_cast<NativeFrameBase*>(NativeAccess::top(t));
+  f->resumer = nullptr;
+  if (f->sliced()) make_owner(nt, f);
+  f->started = true;
+  for (;;) {
+    arch::Context* from = arch::switch_context(nt.thread_ctx, f->ctx);
+    arrive(nt, nullptr);
+    f = frame_of(from);  // who came back: t, or one that t switched to directly
+    NativeFrameBase* r = std::exchange(f->request, nullptr);
+    if (!r) return f->tasklet;
+    resume_native(nt, r);
+    if (f->sliced()) make_owner(nt, f);
+  }
+}
+
+void serve_requests(NativeThread& nt, NativeFrameBase* f) {
+  NativeFrameBase* me = nt.running;
+  while (NativeFrameBase* r = std::exchange(f->request, nullptr)) {
+    resume_native(nt, r);  // we are off the region, so we can run r directly
+    resume_once(nt, me, f);
+  }
+}
+
 void resume_native(NativeThread& nt, NativeFrameBase* f) {
   NativeFrameBase* me = nt.running;
   if (me && me->sliced() && f->sliced()) {
@@ -237,15 +299,8 @@ void resume_native(NativeThread& nt, NativeFrameBase* f) {
     return;
   }
   f->resumer = me;
-  for (;;) {
-    if (f->sliced()) make_owner(nt, f);
-    f->started = true;
-    arch::switch_context(context_of(nt, me), f->ctx);
-    arrive(nt, me);
-    NativeFrameBase* r = std::exchange(f->request, nullptr);
-    if (!r) return;
-    resume_native(nt, r);  // we are off the region, so we can run r directly
-  }
+  resume_once(nt, me, f);
+  if (f->request) serve_requests(nt, f);
 }
 
 NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& options,
@@ -302,6 +357,10 @@ TaskletRef spawn_native_frame(Scheduler& s, NativeFrameBase* f, NativeOptions op
 
 void set_native_result(Tasklet& t, std::any value) { NativeAccess::slot(t) = std::move(value); }
 
+void take_pending_exception(Tasklet& t) {
+  if (std::exception_ptr& e = NativeAccess::exc(t)) [[unlikely]] std::rethrow_exception(std::exchange(e, nullptr));
+}
+
 void native_suspend(Tasklet& t) {
   NativeThread& nt = *tls_native;
   NativeFrameBase* f = nt.running;
@@ -310,8 +369,21 @@ void native_suspend(Tasklet& t) {
     NativeAccess::state(t) = TaskletState::kRunning;
     throw TaskletExit();
   }
+  if (!f->resumer) {  // run by the loop: maybe switch straight to the next tasklet
+    Scheduler& s = *tls_scheduler;
+    if (Tasklet* n = NativeAccess::take_direct_successor(s, t)) {
+      if (n == &t) return take_pending_exception(t);  // it yielded and is next again
+      auto* g = static_cast<NativeFrameBase*>(NativeAccess::top(*n));
+      if (!(f->sliced() && g->sliced())) {  // two sliced frames: only the loop can copy
+        g->resumer = nullptr;
+        resume_once(nt, f, g);  // returns when something switches back to t
+        return take_pending_exception(t);
+      }
+      NativeAccess::untake(s, *n, t);
+    }
+  }
   switch_to_resumer(nt, f);
-  if (std::exception_ptr e = std::exchange(NativeAccess::exc(t), nullptr)) std::rethrow_exception(e);
+  take_pending_exception(t);
 }
 
 }  // namespace detail
@@ -345,9 +417,11 @@ bool is_native() noexcept {
 }
 
 void yield() {
-  Tasklet& t = detail::native_self("this_tasklet::yield()");
-  Scheduler::current().make_runnable(&t, false);
-  detail::native_suspend(t);
+  Scheduler* s = detail::tls_scheduler;
+  Tasklet* t = s ? s->current_tasklet() : nullptr;
+  if (!t || !t->native()) [[unlikely]] detail::native_self("this_tasklet::yield()");
+  s->make_runnable(t, false);
+  detail::native_suspend(*t);
 }
 
 void sleep_until(Scheduler::Clock::time_point when) {

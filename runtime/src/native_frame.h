@@ -70,8 +70,16 @@ NativeThread& native_thread();
 // its scheduler goes away).
 void release_native_thread() noexcept;
 
+// The scheduler loop's resume of native tasklet t, from the thread's own stack.
+// Returns the tasklet whose context switched back to the loop (t, or another
+// native tasklet t switched to directly).
+Tasklet* resume_from_loop(Tasklet& t);
+
 // Runs `f` until it suspends or finishes. Any context may call it.
 void resume_native(NativeThread& nt, NativeFrameBase* f);
+// After f switched back asking its resumer (the running context, off the region)
+// to run another sliced frame: runs that one, then f again, until f asks no more.
+void serve_requests(NativeThread& nt, NativeFrameBase* f);
 
 }  // namespace stasis::detail
 

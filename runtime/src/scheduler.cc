@@ -317,6 +317,21 @@ inline bool Scheduler::run_soft(Tasklet* t) {
   }
 }
 
+bool Scheduler::run_native(Tasklet*& t) {
+  ++steps_;
+  t = detail::resume_from_loop(*t);  // the one that came back is current_
+  auto* f = static_cast<detail::NativeFrameBase*>(t->top_);
+  if (!f->finished) return t->state_ != TaskletState::kRunning;
+  if (t->exc_) {  // it ended with an exception (TaskletExit: killed)
+    unwind(t, std::exchange(t->exc_, nullptr));
+    return true;
+  }
+  t->top_ = nullptr;
+  destroy_frame(f);
+  end(t, TaskletState::kFinished);
+  return true;
+}
+
 void Scheduler::run() { run_loop(UINT64_MAX, nullptr); }
 
 TaskletRef Scheduler::run(std::uint64_t step_budget) { return run_loop(step_budget, nullptr); }
@@ -336,11 +351,13 @@ TaskletRef Scheduler::run_loop(std::uint64_t step_budget, const std::function<bo
       s.running_ = false;
       s.current_ = nullptr;
       s.budget_end_ = UINT64_MAX;
+      s.direct_switches_ = false;
     }
   } guard{*this};
   running_ = true;
   budget_end_ = step_budget > UINT64_MAX - steps_ ? UINT64_MAX : steps_ + step_budget;
   const bool hooks = !hooks_.empty();
+  direct_switches_ = !hooks && !done;
   hook_prev_ = TaskletRef();
   for (;;) {
     if ((!timers_.empty() || io_waiting_) && (++switches_since_timer_check_ >= 64 || !nonempty_)) {
@@ -379,7 +396,7 @@ TaskletRef Scheduler::run_loop(std::uint64_t step_budget, const std::function<bo
     current_ = t;
     t->state_ = TaskletState::kRunning;
     t->flags_ |= Tasklet::kStarted;
-    bool suspended = run_soft(t);
+    bool suspended = t->native() ? run_native(t) : run_soft(t);
     current_ = nullptr;
     if (!suspended) {  // preempted by the step budget
       t->state_ = TaskletState::kPaused;

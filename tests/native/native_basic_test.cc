@@ -11,6 +11,21 @@
 namespace stasis::test {
 namespace {
 
+// A soft frame that records itself and yields, three times.
+struct YieldingSoft : Frame<YieldingSoft> {
+  std::vector<char>* order = nullptr;
+  int i = 0;
+  STASIS_FIELDS(i)
+  Step run(Ctx& cx) {
+    STASIS_BEGIN(cx);
+    for (i = 0; i < 3; ++i) {
+      order->push_back('s');
+      STASIS_SCHEDULE(cx);
+    }
+    STASIS_END(cx);
+  }
+};
+
 using Basic = NativeKinds;
 STASIS_INSTANTIATE_NATIVE_KINDS(Basic);
 
@@ -104,6 +119,46 @@ TEST_P(Basic, SleepWakesInDeadlineOrder) {
   spawn_native(s, [&] { order.push_back(0); }, opts());
   s.run();
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+}
+
+TEST_P(Basic, SleeperWakesWhileOthersOnlyYield) {
+  // Yielding native tasklets switch to one another directly, past the loop; the
+  // timers must still be checked, or the sleeper would never run.
+  Scheduler s;
+  bool stop = false;
+  long spins = 0;
+  for (int k = 0; k < 2; ++k) {
+    spawn_native(s, [&] {
+      while (!stop) {
+        ++spins;
+        this_tasklet::yield();
+      }
+    }, opts());
+  }
+  spawn_native(s, [&] {
+    this_tasklet::sleep_for(std::chrono::milliseconds(5));
+    stop = true;
+  }, opts("sleeper"));
+  s.run();
+  EXPECT_TRUE(stop);
+  EXPECT_GT(spins, 0);
+}
+
+TEST_P(Basic, SoftAndNativeTaskletsAlternateFairly) {
+  // Direct switches between native tasklets must not starve a soft one.
+  Scheduler s;
+  std::vector<char> order;
+  for (char c : {'a', 'b'}) {
+    spawn_native(s, [&order, c] {
+      for (int i = 0; i < 3; ++i) {
+        order.push_back(c);
+        this_tasklet::yield();
+      }
+    }, opts());
+  }
+  s.spawn(YieldingSoft{.order = &order});
+  s.run();
+  EXPECT_EQ(std::string(order.begin(), order.end()), "absabsabs");
 }
 
 TEST_P(Basic, SwitchHooksSeeNativeTasklets) {

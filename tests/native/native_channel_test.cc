@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -230,6 +231,29 @@ TEST_P(Channels, DeadlockReportNamesNativeWaiters) {
     EXPECT_NE(what.find("receive on channel"), std::string::npos) << what;
     EXPECT_NE(what.find("'never'"), std::string::npos) << what;
   }
+}
+
+TEST_P(Channels, ChannelWaitAfterSleepsAndParks) {
+  // Regression: a sleep left its timer sequence in the tasklet's embedded waiter,
+  // and a later channel wait kept those bits — kSelect among them — so the
+  // sender took the waiter for a select's and crashed.
+  Scheduler s;
+  Channel<int> gate;
+  constexpr int kTasklets = 8;
+  int arrived = 0, passed = 0;
+  for (int i = 0; i < kTasklets; ++i) {
+    spawn_native(s, [&, i] {
+      for (int k = 0; k <= i; ++k) this_tasklet::sleep_for(std::chrono::microseconds(10));
+      if (++arrived == kTasklets) {
+        for (int k = 1; k < kTasklets; ++k) gate.send(k);
+      } else {
+        gate.receive();
+      }
+      ++passed;
+    }, opts());
+  }
+  s.run();
+  EXPECT_EQ(passed, kTasklets);
 }
 
 TEST(NativeChannels, SelectWaitOutsideNativeTaskletsRaisesCannotBlock) {

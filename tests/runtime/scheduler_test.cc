@@ -758,3 +758,31 @@ TEST(Accounting, ChargesOnlyWhileInstalled) {
   EXPECT_EQ(fresh.usage(last->id()).slices, 2u);
   EXPECT_EQ(fresh.usage(after->id()).steps, 0u);
 }
+
+// Sleeps `times` times for a microsecond, then sends its tag.
+struct SleepsThenSends : Frame<SleepsThenSends> {
+  Channel<int>* out = nullptr;
+  int times = 0;
+  int k = 0;
+  STASIS_FIELDS(times, k)
+  Step run(Ctx& cx) {
+    STASIS_BEGIN(cx);
+    for (k = 0; k < times; ++k) STASIS_SLEEP(cx, std::chrono::microseconds(1));
+    STASIS_SEND(cx, *out, times);
+    STASIS_END(cx);
+  }
+};
+
+// Regression: a sleep's timer sequence stayed in the embedded waiter's bits, and a
+// later channel wait kept them (kSelect among them): the receiver then took the
+// blocked sender for a select waiter. Sequences 2, 3, 6, 7, ... set that bit.
+TEST(Scheduler, ChannelWaitAfterSleepsStartsWithCleanWaiterBits) {
+  Scheduler s;
+  Channel<int> ch;
+  for (int i = 1; i <= 8; ++i) s.spawn(SleepsThenSends{.out = &ch, .times = i});
+  EXPECT_THROW(s.run(), Deadlock);  // every sender is now blocked on ch, after 1..8 sleeps
+  EXPECT_EQ(ch.balance(), 8);
+  int sum = 0;
+  for (int i = 0; i < 8; ++i) sum += ch.receive();
+  EXPECT_EQ(sum, 36);
+}

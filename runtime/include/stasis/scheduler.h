@@ -183,6 +183,10 @@ class Scheduler {
   TaskletRef run_loop(std::uint64_t step_budget, const std::function<bool()>* done);
   // Runs t's frames until it suspends (true) or is preempted (false).
   bool run_soft(Tasklet* t);
+  // Switches to native tasklet t until control comes back to the loop; t becomes
+  // the tasklet that came back (native tasklets may switch directly to one
+  // another meanwhile, see native.cc). Same result as run_soft.
+  bool run_native(Tasklet*& t);
   // Unwinds t's frames after `e`; true if a catching frame takes it.
   bool unwind(Tasklet* t, std::exception_ptr e);
   Tasklet* pop_runnable() noexcept;
@@ -210,6 +214,9 @@ class Scheduler {
   IoDriver* io_driver_ = nullptr;
   std::size_t io_waiting_ = 0;
   std::uint32_t park_seq_ = 0;  // tickets of this_tasklet::park()
+  // Native tasklets may switch directly to the next native tasklet instead of
+  // through the loop: set while run() runs without switch hooks or a done().
+  bool direct_switches_ = false;
   std::vector<std::pair<HookId, SwitchHook>> hooks_;
   HookId next_hook_id_ = 1;
   // Keyed by address, not id: ids restart with each scheduler, and a handle may

@@ -19,7 +19,20 @@
 #ifndef STASIS_ARCH_CONTEXT_H_
 #define STASIS_ARCH_CONTEXT_H_
 
+#include <boost/context/detail/fcontext.hpp>
+
 #include <cstddef>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define STASIS_ARCH_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STASIS_ARCH_ASAN 1
+#endif
+#endif
+#if STASIS_ARCH_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 namespace stasis::arch {
 
@@ -43,7 +56,9 @@ void make_context(Context& ctx, char* low, std::size_t size, EntryFn entry);
 
 // Suspends `self` (the running context) and runs `to`. Returns when another
 // context switches back to `self`; returns that context (its fctx recorded).
-Context* switch_context(Context& self, Context& to);
+// Inline: every tasklet switch runs it, and each call level it adds is one more
+// mispredicted return after the stack changed under the return predictor.
+inline Context* switch_context(Context& self, Context& to);
 
 // Under AddressSanitizer: clears the poison of every frame on ctx's stack. A
 // context about to exit calls it, because the frames it leaves behind never
@@ -54,6 +69,72 @@ void forget_stack_poison(const Context& ctx) noexcept;
 
 // Leaves `self` for good (its stack may be freed by whoever runs next) and runs `to`.
 [[noreturn]] void exit_context(Context& self, Context& to);
+
+// --- Implementation of the inline switch. ---
+namespace detail {
+
+// What a switch hands to the context it arrives in.
+struct Hop {
+  Context* from;
+  Context* to;
+};
+
+// The Itanium C++ ABI's per-thread exception state (libstdc++ and libc++abi both
+// lay it out so): the exceptions being handled, innermost first, and the count of
+// exceptions thrown but not yet caught.
+struct EhGlobals {
+  void* caught;
+  unsigned uncaught;
+};
+EhGlobals* load_eh_globals() noexcept;
+inline thread_local EhGlobals* tls_eh = nullptr;
+inline EhGlobals* eh_globals() noexcept {
+  EhGlobals* g = tls_eh;
+  if (!g) [[unlikely]] g = load_eh_globals();
+  return g;
+}
+
+inline void start_switch(void** fake_stack_save, const Context& to) noexcept {
+#if STASIS_ARCH_ASAN
+  __sanitizer_start_switch_fiber(fake_stack_save, to.stack_low, to.stack_size);
+#else
+  (void)fake_stack_save;
+  (void)to;
+#endif
+}
+
+// Called first thing after arriving in a context; `from` is where we came from.
+inline void finish_switch(void* fake_stack, Context* from) noexcept {
+#if STASIS_ARCH_ASAN
+  const void* low = nullptr;
+  std::size_t size = 0;
+  __sanitizer_finish_switch_fiber(fake_stack, &low, &size);
+  if (from && !from->stack_low) {  // a thread's own stack: learned on its first switch away
+    from->stack_low = static_cast<char*>(const_cast<void*>(low));
+    from->stack_size = size;
+  }
+#else
+  (void)fake_stack;
+  (void)from;
+#endif
+}
+
+}  // namespace detail
+
+inline Context* switch_context(Context& self, Context& to) {
+  detail::EhGlobals* g = detail::eh_globals();
+  self.eh_caught = g->caught;
+  self.eh_uncaught = g->uncaught;
+  detail::Hop hop{&self, &to};
+  detail::start_switch(&self.asan_fake_stack, to);
+  boost::context::detail::transfer_t t = boost::context::detail::jump_fcontext(to.fctx, &hop);
+  Context* from = static_cast<detail::Hop*>(t.data)->from;
+  from->fctx = t.fctx;
+  detail::finish_switch(self.asan_fake_stack, from);
+  g->caught = self.eh_caught;  // the same thread: g is still this thread's
+  g->uncaught = self.eh_uncaught;
+  return from;
+}
 
 }  // namespace stasis::arch
 

@@ -35,8 +35,12 @@ struct GuardInfo {
 void install_overflow_handler();
 
 // The guard of the stack now running on this thread (null: a thread's own stack).
-void set_running_guard(const GuardInfo* guard) noexcept;
-const GuardInfo* running_guard() noexcept;
+// Inline: set at every switch.
+namespace detail {
+inline thread_local const GuardInfo* tls_guard = nullptr;
+}  // namespace detail
+inline void set_running_guard(const GuardInfo* guard) noexcept { detail::tls_guard = guard; }
+inline const GuardInfo* running_guard() noexcept { return detail::tls_guard; }
 
 }  // namespace stasis::arch
 
