@@ -1,13 +1,14 @@
 // native_overflow_test.cc — a stack overflow in a native tasklet hits the guard
 // page and is reported with the tasklet's name and id (death tests: the process
-// must die, loudly, instead of corrupting memory). The death tests use gtest's
-// default "fast" style (fork without exec), which also works under qemu-user,
-// where a re-exec of the aarch64 binary is impossible.
+// must die, loudly, instead of corrupting memory). The death-test child is a
+// fresh exec of the test binary natively, a plain fork under qemu-user (which
+// cannot exec an aarch64 binary): UseCleanDeathTestChild.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
 #include "native_test_support.h"
+#include "runtime/test_support.h"
 
 namespace stasis::test {
 namespace {
@@ -23,6 +24,7 @@ using Overflow = NativeKinds;
 STASIS_INSTANTIATE_NATIVE_KINDS(Overflow);
 
 TEST_P(Overflow, ReportedWithTaskletNameAndId) {
+  stasis_test::UseCleanDeathTestChild();
   StackKind kind = GetParam();
   EXPECT_DEATH(
       {
