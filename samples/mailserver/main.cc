@@ -11,6 +11,7 @@
 //   stats: connections=C messages=M recipients=R bytes=B errors=E refused=F
 #include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <csignal>
@@ -19,7 +20,6 @@
 #include <iostream>
 #include <memory>
 #include <string>
-#include <string_view>
 
 #include "mailbox.h"
 #include "server.h"
@@ -37,43 +37,32 @@ struct Options {
   bool stats = false;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "mailserver: %s\n"
-               "usage: mailserver [--listen ADDR:PORT] [--stack sliced|dedicated] [--max-connections N] "
-               "[--stats] [--verbose]\n",
-               why.c_str());
-  std::exit(2);
-}
-
+// Parses the command line (CLI11). Exits 0 after --help, 2 on a bad argument.
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage("missing value after " + std::string(a));
-      return argv[++i];
-    };
-    if (a == "--listen") {
-      o.listen = value();
-    } else if (a == "--stack") {
-      std::string v = value();
-      if (v == "sliced") o.server.stack = stasis::StackKind::kSliced;
-      else if (v == "dedicated") o.server.stack = stasis::StackKind::kDedicated;
-      else usage("--stack takes sliced or dedicated, not '" + v + "'");
-    } else if (a == "--max-connections") {
-      std::string v = value();
-      char* end = nullptr;
-      unsigned long n = std::strtoul(v.c_str(), &end, 10);
-      if (v.empty() || *end || n == 0) usage("--max-connections takes a positive number, not '" + v + "'");
-      o.server.max_connections = n;
-    } else if (a == "--stats") {
-      o.stats = true;
-    } else if (a == "--verbose") {
-      o.server.verbose = true;
+  std::string stack = "sliced";
+  CLI::App app{"mailserver: an SMTP-like line-protocol server, one Stasis native tasklet per connection"};
+  app.add_option("--listen", o.listen, "ADDR:PORT to listen on (port 0: any free port, printed)")
+      ->capture_default_str();
+  app.add_option("--stack", stack, "stacks of the connection tasklets: sliced or dedicated")->capture_default_str();
+  app.add_option("--max-connections", o.server.max_connections, "connections served at once (more are refused)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_flag("--stats", o.stats, "print the counts on shutdown");
+  app.add_flag("--verbose", o.server.verbose, "log each connection");
+  try {
+    app.parse(argc, argv);
+    if (stack == "sliced") {
+      o.server.stack = stasis::StackKind::kSliced;
+    } else if (stack == "dedicated") {
+      o.server.stack = stasis::StackKind::kDedicated;
     } else {
-      usage("unknown argument '" + std::string(a) + "'");
+      throw CLI::ValidationError("--stack takes sliced or dedicated, not '" + stack + "'");
     }
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) std::exit(app.exit(e));
+    std::fprintf(stderr, "mailserver: %s\n(see mailserver --help)\n", e.what());
+    std::exit(2);
   }
   return o;
 }

@@ -16,6 +16,8 @@
 // in every figure.
 #include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -45,29 +47,22 @@ struct Load {
   long commands = 0, messages = 0, errors = 0, connected = 0;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "stasis_mail_load: %s\nusage: stasis_mail_load --connect ADDR:PORT [--connections N] [--seconds S] "
-               "[--warmup S] [--stack sliced|dedicated]\n",
-               why.c_str());
-  std::exit(2);
-}
-
+// Parses the command line (CLI11). Exits 0 after --help, 2 on a bad argument.
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (i + 1 >= argc) usage("missing value after " + std::string(a));
-    std::string v = argv[++i];
-    if (a == "--connect") o.connect = v;
-    else if (a == "--connections") o.connections = std::atoi(v.c_str());
-    else if (a == "--seconds") o.seconds = std::atof(v.c_str());
-    else if (a == "--warmup") o.warmup = std::atof(v.c_str());
-    else if (a == "--stack") o.stack = v == "dedicated" ? stasis::StackKind::kDedicated : stasis::StackKind::kSliced;
-    else usage("unknown argument '" + std::string(a) + "'");
+  std::string stack = "sliced";
+  CLI::App app{"stasis_mail_load: N client tasklets running mail transactions against a server"};
+  app.add_option("--connect", o.connect, "the server's ADDR:PORT")->required();
+  app.add_option("--connections", o.connections, "concurrent connections")->check(CLI::PositiveNumber);
+  app.add_option("--seconds", o.seconds, "measured duration")->check(CLI::PositiveNumber);
+  app.add_option("--warmup", o.warmup, "unmeasured warm-up")->check(CLI::NonNegativeNumber);
+  app.add_option("--stack", stack, "client stacks")->check(CLI::IsMember({"sliced", "dedicated"}));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e) == 0 ? 0 : 2);
   }
-  if (o.connect.empty()) usage("--connect is required");
-  if (o.connections <= 0 || o.seconds <= 0 || o.warmup < 0) usage("counts and durations must be positive");
+  o.stack = stack == "dedicated" ? stasis::StackKind::kDedicated : stasis::StackKind::kSliced;
   return o;
 }
 

@@ -283,6 +283,12 @@ TEST(MailServer, BadArgumentsAreReported) {
   ts::Outcome o = ts::run_captured({STASIS_MAILSERVER_PATH, "--stack", "tall"});
   EXPECT_EQ(o.exit_code(), 2);
   EXPECT_NE(o.output.find("--stack takes sliced or dedicated"), std::string::npos) << o.output;
+  o = ts::run_captured({STASIS_MAILSERVER_PATH, "--max-connections", "0"});
+  EXPECT_EQ(o.exit_code(), 2);
+  EXPECT_NE(o.output.find("--max-connections"), std::string::npos) << o.output;
+  o = ts::run_captured({STASIS_MAILSERVER_PATH, "--help"});
+  EXPECT_EQ(o.exit_code(), 0);
+  EXPECT_NE(o.output.find("--stack"), std::string::npos) << o.output;
   o = ts::run_captured({STASIS_MAILSERVER_PATH, "--listen", "nowhere"});
   EXPECT_EQ(o.exit_code(), 1);
   EXPECT_NE(o.output.find("bad endpoint 'nowhere'"), std::string::npos) << o.output;
