@@ -29,15 +29,20 @@ using namespace stasis::io_test;
 namespace asio = boost::asio;
 namespace ts = stasis::test_support;
 
+// The mailserver command line with `args` (through the emulator in a cross build).
+std::vector<std::string> mailserver_command(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = ts::emulator_words(STASIS_MAILSERVER_EMULATOR);
+  argv.push_back(STASIS_MAILSERVER_PATH);
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
 // The mailserver child: started with --stats, stopped with SIGTERM.
 class MailServer {
  public:
   explicit MailServer(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = ts::emulator_words(STASIS_MAILSERVER_EMULATOR);
-    argv.push_back(STASIS_MAILSERVER_PATH);
-    argv.push_back("--stats");
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    child_ = ts::start_captured(argv);
+    extra.insert(extra.begin(), "--stats");
+    child_ = ts::start_captured(mailserver_command(extra));
     std::string line;
     char c;
     while (child_.pid > 0 && read(child_.output, &c, 1) == 1) {
@@ -280,16 +285,16 @@ TEST(MailServer, MaxConnectionsTurnsExtraClientsAway) {
 }
 
 TEST(MailServer, BadArgumentsAreReported) {
-  ts::Outcome o = ts::run_captured({STASIS_MAILSERVER_PATH, "--stack", "tall"});
+  ts::Outcome o = ts::run_captured(mailserver_command({"--stack", "tall"}));
   EXPECT_EQ(o.exit_code(), 2);
   EXPECT_NE(o.output.find("--stack takes sliced or dedicated"), std::string::npos) << o.output;
-  o = ts::run_captured({STASIS_MAILSERVER_PATH, "--max-connections", "0"});
+  o = ts::run_captured(mailserver_command({"--max-connections", "0"}));
   EXPECT_EQ(o.exit_code(), 2);
   EXPECT_NE(o.output.find("--max-connections"), std::string::npos) << o.output;
-  o = ts::run_captured({STASIS_MAILSERVER_PATH, "--help"});
+  o = ts::run_captured(mailserver_command({"--help"}));
   EXPECT_EQ(o.exit_code(), 0);
   EXPECT_NE(o.output.find("--stack"), std::string::npos) << o.output;
-  o = ts::run_captured({STASIS_MAILSERVER_PATH, "--listen", "nowhere"});
+  o = ts::run_captured(mailserver_command({"--listen", "nowhere"}));
   EXPECT_EQ(o.exit_code(), 1);
   EXPECT_NE(o.output.find("bad endpoint 'nowhere'"), std::string::npos) << o.output;
 }
