@@ -9,6 +9,9 @@
 
 #include <boost/context/detail/fcontext.hpp>
 
+#include <atomic>
+#include <stdexcept>
+
 #if STASIS_ARCH_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
@@ -27,6 +30,9 @@ namespace {
 namespace fc = boost::context::detail;
 using detail::Hop;
 
+// The entry function of every made context.
+std::atomic<EntryFn> process_entry{nullptr};
+
 void trampoline(fc::transfer_t t) {
   Hop* hop = static_cast<Hop*>(t.data);
   Context* from = hop->from;
@@ -36,16 +42,20 @@ void trampoline(fc::transfer_t t) {
   detail::EhGlobals* g = detail::eh_globals();
   g->caught = nullptr;
   g->uncaught = 0;
-  self->entry(self, from);
+  process_entry.load(std::memory_order_relaxed)(self, from);
   __builtin_trap();  // entry functions end with exit_context()
 }
 
 }  // namespace
 
 void make_context(Context& ctx, char* low, std::size_t size, EntryFn entry) {
-  ctx.entry = entry;
+  if (size > kMaxStackSize || size < 256) throw std::length_error("make_context: bad stack size");
+  EntryFn expected = nullptr;
+  if (!process_entry.compare_exchange_strong(expected, entry) && expected != entry) {
+    throw std::logic_error("make_context: one entry function per process");
+  }
   ctx.stack_low = low;
-  ctx.stack_size = size;
+  ctx.stack_size = static_cast<std::uint32_t>(size);
   ctx.asan_fake_stack = nullptr;
   ctx.eh_caught = nullptr;
   ctx.eh_uncaught = 0;

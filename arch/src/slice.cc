@@ -34,7 +34,7 @@ void reserve(Slice& s, std::size_t n) {
   if (!b) throw std::bad_alloc();
   std::free(s.bytes);
   s.bytes = b;
-  s.capacity = n;
+  s.capacity = static_cast<std::uint32_t>(n);
 }
 
 }  // namespace
@@ -52,7 +52,7 @@ void save_slice(Slice& slice, const char* sp, const char* high) {
   reserve(slice, n);
   unpoison(sp, n);
   std::memcpy(slice.bytes, sp, n);
-  slice.size = n;
+  slice.size = static_cast<std::uint32_t>(n);
 }
 
 void restore_slice(const Slice& slice, char* high) noexcept {
@@ -64,7 +64,7 @@ void restore_slice(const Slice& slice, char* high) noexcept {
 void copy_into_slice(Slice& slice, const char* low, std::size_t n) {
   reserve(slice, n);
   std::memcpy(slice.bytes, low, n);
-  slice.size = n;
+  slice.size = static_cast<std::uint32_t>(n);
 }
 
 }  // namespace stasis::arch

@@ -152,7 +152,7 @@ void native_entry(arch::Context* self, arch::Context* /*from*/) {
   arrive(nt, f);
   Tasklet& t = *f->tasklet;
   try {
-    f->invoke(f, t);
+    f->callable_ops->invoke(f, t);
   } catch (...) {
     NativeAccess::exc(t) = std::current_exception();
   }
@@ -216,7 +216,7 @@ void native_destroy(FrameBase* fb) noexcept {
     f->stack->~DedicatedStack();
     nt.pool.give_back(mem);
   }
-  f->destroy_callable(f);
+  f->callable_ops->destroy(f);
   std::uint32_t size = f->total_size;
   f->~NativeFrameBase();
   FrameBase::operator delete(f, size);
@@ -250,9 +250,8 @@ Tasklet& native_self(const char* what) {
 
 }  // namespace
 
-NativeFrameBase::NativeFrameBase(std::uint32_t total, bool is_sliced, void (*inv)(NativeFrameBase*, Tasklet&),
-                                 void (*destroy)(NativeFrameBase*) noexcept) noexcept
-    : FrameBase(&native_ops), invoke(inv), destroy_callable(destroy), total_size(total), sliced_(is_sliced) {}
+NativeFrameBase::NativeFrameBase(std::uint32_t total, bool is_sliced, const CallableOps* ops) noexcept
+    : FrameBase(&native_ops), callable_ops(ops), total_size(total), sliced_(is_sliced) {}
 
 NativeThread& native_thread() {
   if (!tls_native) [[unlikely]] tls_native = new NativeThread();
@@ -303,25 +302,26 @@ void resume_native(NativeThread& nt, NativeFrameBase* f) {
   if (f->request) serve_requests(nt, f);
 }
 
-NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& options,
-                                   void (*invoke)(NativeFrameBase*, Tasklet&),
-                                   void (*destroy_callable)(NativeFrameBase*) noexcept) {
+NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& options, const CallableOps* ops) {
   NativeThread& nt = native_thread();
   arch::install_overflow_handler();
   const bool sliced = options.stack == StackKind::kSliced;
   if (sliced) ensure_region(nt);
   std::size_t total = kCallableOffset + ((size + 15) & ~std::size_t{15});
   void* mem = FrameBase::operator new(total);
-  auto* f = ::new (mem) NativeFrameBase(static_cast<std::uint32_t>(total), sliced, invoke, destroy_callable);
+  auto* f = ::new (mem) NativeFrameBase(static_cast<std::uint32_t>(total), sliced, ops);
   try {
     if (sliced) {
       arch::copy_into_slice(f->slice, nt.stub.bytes, nt.stub.size);
-      f->ctx.entry = &native_entry;
       f->ctx.fctx = nt.stub_fctx;
       f->ctx.stack_low = nt.region.low;
-      f->ctx.stack_size = nt.region.size;
+      f->ctx.stack_size = static_cast<std::uint32_t>(nt.region.size);
     } else {
       std::size_t want = options.stack_size ? options.stack_size : kDefaultDedicatedStackSize;
+      if (want > arch::kMaxStackSize / 2) {
+        throw InvalidArgument("spawn_native: stack_size " + std::to_string(want) + " is more than the " +
+                              std::to_string(arch::kMaxStackSize / 2) + " a dedicated stack may have");
+      }
       arch::StackMemory st = nt.pool.take(want + sizeof(DedicatedStack) + 64);
       // The stack's own record sits at its top; the usable stack is below it.
       char* record = st.high() - ((sizeof(DedicatedStack) + 63) & ~std::size_t{63});
@@ -344,7 +344,8 @@ NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& option
 void* native_callable_storage(NativeFrameBase* f) noexcept { return f->callable(); }
 
 void discard_native_frame(NativeFrameBase* f) noexcept {
-  f->destroy_callable = [](NativeFrameBase*) noexcept {};
+  static constexpr CallableOps kNothingToDestroy{nullptr, [](NativeFrameBase*) noexcept {}};
+  f->callable_ops = &kNothingToDestroy;
   native_destroy(f);
 }
 
@@ -395,6 +396,10 @@ void configure_slice_region(const SliceRegionOptions& options) {
                          "before the thread's first sliced tasklet");
   }
   if (options.size < 4096) throw InvalidArgument("configure_slice_region: a region needs at least 4096 bytes");
+  if (options.size > arch::kMaxStackSize) {
+    throw InvalidArgument("configure_slice_region: " + std::to_string(options.size) + " bytes is more than the " +
+                          std::to_string(arch::kMaxStackSize) + " a stack may have");
+  }
   nt.region_options = options;
 }
 

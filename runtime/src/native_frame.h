@@ -37,8 +37,7 @@ struct DedicatedStack {
 
 class NativeFrameBase : public FrameBase {
  public:
-  NativeFrameBase(std::uint32_t total_size, bool sliced, void (*invoke)(NativeFrameBase*, Tasklet&),
-                  void (*destroy_callable)(NativeFrameBase*) noexcept) noexcept;
+  NativeFrameBase(std::uint32_t total_size, bool sliced, const CallableOps* ops) noexcept;
 
   bool sliced() const noexcept { return sliced_; }
   void* callable() noexcept;
@@ -49,8 +48,7 @@ class NativeFrameBase : public FrameBase {
   Tasklet* tasklet = nullptr;
   NativeFrameBase* resumer = nullptr;  // who resumed it (null: the thread stack)
   NativeFrameBase* request = nullptr;  // a sliced frame it asks its resumer to run
-  void (*invoke)(NativeFrameBase*, Tasklet&);
-  void (*destroy_callable)(NativeFrameBase*) noexcept;
+  const CallableOps* callable_ops;
   std::uint32_t total_size;
   bool sliced_;
   bool started = false;

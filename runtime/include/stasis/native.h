@@ -88,9 +88,12 @@ namespace detail {
 
 // The root frame of a native tasklet: its stack and the callable. Type-erased part.
 class NativeFrameBase;
-NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& options,
-                                   void (*invoke)(NativeFrameBase*, Tasklet&),
-                                   void (*destroy_callable)(NativeFrameBase*) noexcept);
+// How to run and destroy the callable stored in a native frame (one per type).
+struct CallableOps {
+  void (*invoke)(NativeFrameBase*, Tasklet&);
+  void (*destroy)(NativeFrameBase*) noexcept;
+};
+NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& options, const CallableOps* ops);
 void* native_callable_storage(NativeFrameBase* f) noexcept;
 // Frees a frame whose callable was never constructed.
 void discard_native_frame(NativeFrameBase* f) noexcept;
@@ -106,6 +109,7 @@ struct NativeCallable {
   static void destroy(NativeFrameBase* f) noexcept {
     static_cast<F*>(native_callable_storage(f))->~F();
   }
+  static constexpr CallableOps ops{&invoke, &destroy};
 };
 
 // Stores fn's result in the tasklet (the value result<T>() returns).
@@ -134,8 +138,7 @@ TaskletRef spawn_native(Scheduler& s, F&& fn, NativeOptions options = {}) {
   using Fn = std::decay_t<F>;
   static_assert(std::is_invocable_v<Fn&>, "spawn_native takes a callable with no arguments");
   static_assert(alignof(Fn) <= 16, "spawn_native: the callable's alignment must be at most 16");
-  detail::NativeFrameBase* f = detail::make_native_frame(
-      sizeof(Fn), options, &detail::NativeCallable<Fn>::invoke, &detail::NativeCallable<Fn>::destroy);
+  detail::NativeFrameBase* f = detail::make_native_frame(sizeof(Fn), options, &detail::NativeCallable<Fn>::ops);
   try {
     ::new (detail::native_callable_storage(f)) Fn(std::forward<F>(fn));
   } catch (...) {

@@ -22,6 +22,7 @@
 #include <boost/context/detail/fcontext.hpp>
 
 #include <cstddef>
+#include <cstdint>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define STASIS_ARCH_ASAN 1
@@ -41,17 +42,22 @@ struct Context;
 // switched to it. It must never return; it ends with exit_context().
 using EntryFn = void (*)(Context* self, Context* from);
 
+// Kept small: one is embedded in every native tasklet.
 struct Context {
-  EntryFn entry = nullptr;       // run at the first switch to a made context
-  void* fctx = nullptr;          // saved registers (on its own stack) while suspended
-  char* stack_low = nullptr;     // stack bounds for sanitizer annotations; a thread's
-  std::size_t stack_size = 0;    //   own stack learns them at its first switch
-  void* asan_fake_stack = nullptr;
-  void* eh_caught = nullptr;     // saved __cxa_eh_globals while suspended
-  unsigned eh_uncaught = 0;
+  void* fctx = nullptr;            // saved registers (on its own stack) while suspended
+  char* stack_low = nullptr;       // stack bounds (sanitizer annotations, the entry
+  void* asan_fake_stack = nullptr; //   slot); a thread's own stack learns them at
+  void* eh_caught = nullptr;       //   its first switch; eh_*: the saved
+  std::uint32_t stack_size = 0;    //   __cxa_eh_globals while suspended
+  std::uint32_t eh_uncaught = 0;
 };
 
-// Prepares `ctx` to run entry on the stack [low, low + size) at its first switch.
+// The largest stack a Context describes.
+inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 31;
+
+// Prepares `ctx` to run entry on the stack [low, low + size) at its first switch
+// (size <= kMaxStackSize). One entry function per process (the runtime has one):
+// it is kept once, not in every context, and another one is a std::logic_error.
 void make_context(Context& ctx, char* low, std::size_t size, EntryFn entry);
 
 // Suspends `self` (the running context) and runs `to`. Returns when another
@@ -111,7 +117,7 @@ inline void finish_switch(void* fake_stack, Context* from) noexcept {
   __sanitizer_finish_switch_fiber(fake_stack, &low, &size);
   if (from && !from->stack_low) {  // a thread's own stack: learned on its first switch away
     from->stack_low = static_cast<char*>(const_cast<void*>(low));
-    from->stack_size = size;
+    from->stack_size = static_cast<std::uint32_t>(size < kMaxStackSize ? size : kMaxStackSize);
   }
 #else
   (void)fake_stack;

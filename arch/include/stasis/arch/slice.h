@@ -14,13 +14,14 @@
 #define STASIS_ARCH_SLICE_H_
 
 #include <cstddef>
+#include <cstdint>
 
 namespace stasis::arch {
 
 struct Slice {
   char* bytes = nullptr;
-  std::size_t size = 0;      // live bytes held
-  std::size_t capacity = 0;  // allocated bytes
+  std::uint32_t size = 0;      // live bytes held
+  std::uint32_t capacity = 0;  // allocated bytes
 
   Slice() = default;
   Slice(const Slice&) = delete;
