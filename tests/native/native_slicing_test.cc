@@ -143,6 +143,23 @@ TEST(Slicing, TwoThreadsHaveTwoRegions) {
   EXPECT_TRUE(inside[1]);
 }
 
+TEST(Slicing, DedicatedStacksArePooled) {
+  // A finished tasklet's dedicated stack goes back to the thread's pool, and the
+  // next tasklet asking for the same size gets it: its locals sit at the same
+  // addresses.
+  Scheduler s;
+  std::uintptr_t at[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    spawn_native(s, [&, i] {
+      int local = 0;
+      at[i] = reinterpret_cast<std::uintptr_t>(&local);
+    }, {.stack = StackKind::kDedicated, .stack_size = 32 * 1024});
+    s.run();
+  }
+  EXPECT_NE(at[0], 0u);
+  EXPECT_EQ(at[0], at[1]);
+}
+
 TEST(Slicing, DedicatedStackSizeIsHonoured) {
   Scheduler s;
   Channel<int> ch;
