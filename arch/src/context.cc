@@ -42,8 +42,9 @@ void trampoline(fc::transfer_t t) {
   detail::EhGlobals* g = detail::eh_globals();
   g->caught = nullptr;
   g->uncaught = 0;
-  process_entry.load(std::memory_order_relaxed)(self, from);
-  __builtin_trap();  // entry functions end with exit_context()
+  // A tail call: the trampoline's frame does not stay under the entry's (entry
+  // functions end with exit_context() and never return).
+  return process_entry.load(std::memory_order_relaxed)(self, from);
 }
 
 }  // namespace

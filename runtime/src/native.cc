@@ -75,6 +75,7 @@ struct NativeThread {
   arch::Slice stub;                      // a new sliced frame's initial stack
   void* stub_fctx = nullptr;
   NativeFrameBase* owner = nullptr;      // whose live stack is in the region
+  NativeFrameBase* request = nullptr;    // a sliced frame a sliced frame asked its resumer to run
   arch::StackPool pool;
 
   ~NativeThread() { arch::unmap_stack(region); }
@@ -114,7 +115,7 @@ void arrive(NativeThread& nt, NativeFrameBase* self) noexcept {
   } else if (self->sliced()) {
     arch::set_running_guard(&nt.region_guard);
   } else {
-    arch::set_running_guard(&self->stack->guard);
+    arch::set_running_guard(&stack_of(self)->guard);
   }
 }
 
@@ -146,22 +147,28 @@ void make_owner(NativeThread& nt, NativeFrameBase* f) {
   arrive(nt, me);
 }
 
-void native_entry(arch::Context* self, arch::Context* /*from*/) {
-  NativeFrameBase* f = frame_of(self);
+// After the callable returned or threw: marks f finished and leaves its stack for
+// good (a frame of its own, so that native_entry's frame stays small: it lies
+// under every parked tasklet's stack).
+[[noreturn, gnu::noinline]] void finish_native(NativeFrameBase* f) {
   NativeThread& nt = *tls_native;
-  arrive(nt, f);
-  Tasklet& t = *f->tasklet;
-  try {
-    f->callable_ops->invoke(f, t);
-  } catch (...) {
-    NativeAccess::exc(t) = std::current_exception();
-  }
   f->finished = true;
   if (nt.owner == f) nt.owner = nullptr;
   NativeFrameBase* r = f->resumer;
   if (r && r->sliced()) make_owner(nt, r);
   arch::forget_stack_poison(f->ctx);
   arch::exit_context(f->ctx, context_of(nt, r));
+}
+
+void native_entry(arch::Context* self, arch::Context* /*from*/) {
+  NativeFrameBase* f = frame_of(self);
+  arrive(*tls_native, f);
+  try {
+    f->callable_ops->invoke(f, *f->tasklet);
+  } catch (...) {
+    NativeAccess::exc(*f->tasklet) = std::current_exception();
+  }
+  finish_native(f);
 }
 
 void ensure_region(NativeThread& nt) {
@@ -211,9 +218,10 @@ void native_destroy(FrameBase* fb) noexcept {
   NativeThread& nt = native_thread();
   if (f->started && !f->finished) unwind_native(nt, f);
   if (nt.owner == f) nt.owner = nullptr;
-  if (f->stack) {
-    arch::StackMemory mem = f->stack->guard.stack;
-    f->stack->~DedicatedStack();
+  if (!f->sliced()) {
+    DedicatedStack* st = stack_of(f);
+    arch::StackMemory mem = st->guard.stack;
+    st->~DedicatedStack();
     nt.pool.give_back(mem);
   }
   f->callable_ops->destroy(f);
@@ -228,7 +236,7 @@ void native_describe(const FrameBase* fb, std::vector<FieldValue>& out) {
   if (f->sliced()) {
     out.push_back({"stack", "sliced, " + std::to_string(f->slice.size) + " live bytes saved"});
   } else {
-    out.push_back({"stack", "dedicated, " + std::to_string(f->stack->guard.stack.size) + " bytes"});
+    out.push_back({"stack", "dedicated, " + std::to_string(stack_of(f)->guard.stack.size) + " bytes"});
   }
   out.push_back({"state", f->finished ? "finished" : (f->started ? "started" : "not started")});
 }
@@ -275,7 +283,7 @@ Tasklet* resume_from_loop(Tasklet& t) {
     arch::Context* from = arch::switch_context(nt.thread_ctx, f->ctx);
     arrive(nt, nullptr);
     f = frame_of(from);  // who came back: t, or one that t switched to directly
-    NativeFrameBase* r = std::exchange(f->request, nullptr);
+    NativeFrameBase* r = std::exchange(nt.request, nullptr);
     if (!r) return f->tasklet;
     resume_native(nt, r);
     if (f->sliced()) make_owner(nt, f);
@@ -284,7 +292,7 @@ Tasklet* resume_from_loop(Tasklet& t) {
 
 void serve_requests(NativeThread& nt, NativeFrameBase* f) {
   NativeFrameBase* me = nt.running;
-  while (NativeFrameBase* r = std::exchange(f->request, nullptr)) {
+  while (NativeFrameBase* r = std::exchange(nt.request, nullptr)) {
     resume_native(nt, r);  // we are off the region, so we can run r directly
     resume_once(nt, me, f);
   }
@@ -293,13 +301,13 @@ void serve_requests(NativeThread& nt, NativeFrameBase* f) {
 void resume_native(NativeThread& nt, NativeFrameBase* f) {
   NativeFrameBase* me = nt.running;
   if (me && me->sliced() && f->sliced()) {
-    me->request = f;  // the region holds our own stack: our resumer runs f for us
+    nt.request = f;  // the region holds our own stack: our resumer runs f for us
     switch_to_resumer(nt, me);
     return;
   }
   f->resumer = me;
   resume_once(nt, me, f);
-  if (f->request) serve_requests(nt, f);
+  if (nt.request) serve_requests(nt, f);
 }
 
 NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& options, const CallableOps* ops) {
@@ -307,7 +315,7 @@ NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& option
   arch::install_overflow_handler();
   const bool sliced = options.stack == StackKind::kSliced;
   if (sliced) ensure_region(nt);
-  std::size_t total = kCallableOffset + ((size + 15) & ~std::size_t{15});
+  std::size_t total = kCallableOffset + ((size + 7) & ~std::size_t{7});
   void* mem = FrameBase::operator new(total);
   auto* f = ::new (mem) NativeFrameBase(static_cast<std::uint32_t>(total), sliced, ops);
   try {
@@ -325,11 +333,11 @@ NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& option
       arch::StackMemory st = nt.pool.take(want + sizeof(DedicatedStack) + 64);
       // The stack's own record sits at its top; the usable stack is below it.
       char* record = st.high() - ((sizeof(DedicatedStack) + 63) & ~std::size_t{63});
-      f->stack = ::new (record) DedicatedStack{};
-      f->stack->guard.stack = st;
-      f->stack->guard.kind = "dedicated stack";
-      f->stack->guard.describe = &describe_tasklet;
-      f->stack->guard.arg = &nt;
+      DedicatedStack* ds = ::new (record) DedicatedStack{};
+      ds->guard.stack = st;
+      ds->guard.kind = "dedicated stack";
+      ds->guard.describe = &describe_tasklet;
+      ds->guard.arg = &nt;
       arch::make_context(f->ctx, st.low, static_cast<std::size_t>(record - st.low), &native_entry);
     }
   } catch (...) {
@@ -362,6 +370,21 @@ void take_pending_exception(Tasklet& t) {
   if (std::exception_ptr& e = NativeAccess::exc(t)) [[unlikely]] std::rethrow_exception(std::exchange(e, nullptr));
 }
 
+namespace {
+
+// The last step of native_suspend, in a frame of its own so that native_suspend
+// can tail-call it: a parked sliced tasklet's slice then holds this small frame
+// instead of native_suspend's (the slice is what a parked tasklet costs).
+// It keeps as little as it can in callee-saved registers (each one is 8 bytes of
+// every parked slice): the thread state is read again after the switch.
+[[gnu::noinline]] void switch_out(NativeFrameBase* f, arch::Context& to) {
+  arch::switch_context(f->ctx, to);
+  arrive(*tls_native, f);
+  take_pending_exception(*f->tasklet);
+}
+
+}  // namespace
+
 void native_suspend(Tasklet& t) {
   NativeThread& nt = *tls_native;
   NativeFrameBase* f = nt.running;
@@ -377,14 +400,16 @@ void native_suspend(Tasklet& t) {
       auto* g = static_cast<NativeFrameBase*>(NativeAccess::top(*n));
       if (!(f->sliced() && g->sliced())) {  // two sliced frames: only the loop can copy
         g->resumer = nullptr;
-        resume_once(nt, f, g);  // returns when something switches back to t
-        return take_pending_exception(t);
+        if (g->sliced()) make_owner(nt, g);
+        g->started = true;
+        return switch_out(f, g->ctx);  // returns when something switches back to t
       }
       NativeAccess::untake(s, *n, t);
     }
   }
-  switch_to_resumer(nt, f);
-  take_pending_exception(t);
+  NativeFrameBase* r = f->resumer;
+  if (r && r->sliced()) [[unlikely]] make_owner(nt, r);  // f is dedicated: sliced frames have resumers off the region
+  return switch_out(f, context_of(nt, r));
 }
 
 }  // namespace detail

@@ -13,7 +13,8 @@
 //   - a sliced frame is only ever resumed from a context off the region (the
 //     thread stack or a dedicated stack), so the copies never overwrite the code
 //     doing them: a sliced frame that resumes another sliced frame asks its own
-//     resumer to do it (`request`);
+//     resumer to do it (NativeThread::request: at most one is pending, because
+//     the asking frame switches to its resumer at once);
 //   - whoever switches to a sliced frame first makes it the region's owner.
 #ifndef STASIS_RUNTIME_NATIVE_FRAME_H_
 #define STASIS_RUNTIME_NATIVE_FRAME_H_
@@ -44,10 +45,8 @@ class NativeFrameBase : public FrameBase {
 
   arch::Context ctx;
   arch::Slice slice;                   // sliced: live bytes while out of the region
-  DedicatedStack* stack = nullptr;     // dedicated: its stack
   Tasklet* tasklet = nullptr;
   NativeFrameBase* resumer = nullptr;  // who resumed it (null: the thread stack)
-  NativeFrameBase* request = nullptr;  // a sliced frame it asks its resumer to run
   const CallableOps* callable_ops;
   std::uint32_t total_size;
   bool sliced_;
@@ -55,6 +54,12 @@ class NativeFrameBase : public FrameBase {
   bool finished = false;
   bool dying = false;  // being killed: may not block again
 };
+
+// A dedicated frame's stack record: at the top of its stack, right above the
+// part make_context was given.
+inline DedicatedStack* stack_of(const NativeFrameBase* f) noexcept {
+  return reinterpret_cast<DedicatedStack*>(f->ctx.stack_low + f->ctx.stack_size);
+}
 
 // The callable is stored right after the frame, in the same allocation.
 inline constexpr std::size_t kCallableOffset = (sizeof(NativeFrameBase) + 15) & ~std::size_t{15};
@@ -76,7 +81,8 @@ Tasklet* resume_from_loop(Tasklet& t);
 // Runs `f` until it suspends or finishes. Any context may call it.
 void resume_native(NativeThread& nt, NativeFrameBase* f);
 // After f switched back asking its resumer (the running context, off the region)
-// to run another sliced frame: runs that one, then f again, until f asks no more.
+// to run another sliced frame (nt.request): runs that one, then f again, until f
+// asks no more.
 void serve_requests(NativeThread& nt, NativeFrameBase* f);
 
 }  // namespace stasis::detail

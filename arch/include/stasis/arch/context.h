@@ -137,7 +137,8 @@ inline Context* switch_context(Context& self, Context& to) {
   Context* from = static_cast<detail::Hop*>(t.data)->from;
   from->fctx = t.fctx;
   detail::finish_switch(self.asan_fake_stack, from);
-  g->caught = self.eh_caught;  // the same thread: g is still this thread's
+  g = detail::eh_globals();  // read again rather than kept in a callee-saved register: a
+  g->caught = self.eh_caught;  // parked sliced tasklet's slice holds every saved register
   g->uncaught = self.eh_uncaught;
   return from;
 }
