@@ -227,8 +227,9 @@ ContainerInfo peek_header(std::string_view bytes, std::string_view source_name) 
   info.version = static_cast<std::uint16_t>(load_le(bytes, kOffVersion, 2));
   if (info.version > kFormatVersion) {
     throw SnapshotVersionError(prefix(source_name) + "written in snapshot format version " +
-                               std::to_string(info.version) + "; this library reads version " +
-                               std::to_string(kFormatVersion) + " (upgrade Stasis to load it)");
+                               std::to_string(info.version) + "; this library reads versions " +
+                               std::to_string(kOldestFormatVersion) + " to " + std::to_string(kFormatVersion) +
+                               " (upgrade Stasis to load it)");
   }
   if (info.version == 0) throw SnapshotFormatError(prefix(source_name) + "format version 0 does not exist");
   if (bytes.size() < kHeaderBytes) truncated(kHeaderBytes);
@@ -242,7 +243,7 @@ ContainerInfo peek_header(std::string_view bytes, std::string_view source_name) 
     char buf[16];
     std::snprintf(buf, sizeof buf, "0x%x", static_cast<unsigned>(info.flags & ~kKnownFlags));
     throw SnapshotVersionError(prefix(source_name) + "unknown header flags " + buf +
-                               " (written by a newer Stasis; this library knows version " +
+                               " (written by a newer Stasis; this library knows format version " +
                                std::to_string(kFormatVersion) + " flags 0x1)");
   }
   info.compressed = (info.flags & kFlagZstd) != 0;

@@ -193,7 +193,11 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
                             " is not registered for persistence; register it with STASIS_PERSISTENT_FRAME");
         }
         const std::size_t n = p->fields.size();
-        estimate_.words += struct_words<schema::Frame>() + 1 /* field list tag */ + n * struct_words<schema::Field>();
+        estimate_.words += struct_words<schema::Frame>();
+        if (!p->archive_describes) {
+          estimate_.words += 1 /* field list tag */ + n * struct_words<schema::Field>();
+          estimate_.described_fields += n;
+        }
         estimate_.fields += n;
       }
       if (t->slot_.has_value() && !persist::ValueCodecs::instance().find(t->slot_.type())) {
@@ -220,7 +224,7 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     }
     words += 1 /* channel list tag */ + values * struct_words<schema::Value>();
     archive_bytes = fields * kArchiveBytesPerField + values * kValueBytes;
-    words += (archive_bytes + fields * kTextBytesPerField + values * kValueBytes) / sizeof(capnp::word);
+    words += (archive_bytes + estimate_.described_fields * kTextBytesPerField + values * kValueBytes) / sizeof(capnp::word);
     return words;
   }
 
@@ -293,7 +297,10 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     b.setType(frame_type_index(p));
     b.setResumePoint(f->stasis_rp_);
     b.setCatchesChild(f->stasis_flags_ & FrameBase::kCatchesChild);
-    fields_ = b.initFields(static_cast<unsigned>(p->fields.size()));
+    // Frames whose fields the archive describes by itself (see FramePersistOps)
+    // carry no field values: no describe_* call comes for them.
+    fields_ = p->archive_describes ? capnp::List<schema::Field>::Builder()
+                                   : b.initFields(static_cast<unsigned>(p->fields.size()));
     next_field_ = 0;
     std::size_t before = archive_.size();
     p->save(f, *this);
@@ -420,6 +427,7 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   struct {
     std::size_t words = 0;   // tasklet, frame and field records
     std::size_t fields = 0;  // frame fields
+    std::size_t described_fields = 0;  // of frames whose records describe their fields
     std::size_t values = 0;  // slot values
   } estimate_;
 

@@ -325,8 +325,9 @@ class Checker {
       if (!started && rp != 0) report(fpath() + ".resumePoint = " + std::to_string(rp) + " but the tasklet has not started (expected 0)");
       if (k == 0 && f.getCatchesChild()) report(fpath() + ".catchesChild is set on the innermost frame, which has no callee");
       archive_sum_ += f.getArchiveBytes();
+      // No values (the archive describes the fields: format 2) or one per field.
       auto fields = f.getFields();
-      if (type < field_counts_.size() && fields.size() != field_counts_[type]) {
+      if (type < field_counts_.size() && fields.size() != 0 && fields.size() != field_counts_[type]) {
         report(fpath() + ".fields has " + plural(fields.size(), "value") + " but its frame type (frameTypes[" +
                std::to_string(type) + "]) lists " + plural(field_counts_[type], "field"));
       }

@@ -40,7 +40,12 @@
 namespace stasis::persist {
 
 inline constexpr char kSnapshotMagic[8] = {'S', 'T', 'A', 'S', 'I', 'S', 'N', 'P'};
-inline constexpr std::uint16_t kFormatVersion = 1;
+// Version 2 (this writer): frames whose fields are all decodable from the archive
+// carry no field values (docs/snapshot-format.md, "Compatibility"). Readers accept
+// every version from kOldestFormatVersion to kFormatVersion; version-1 readers
+// refuse version-2 files with SnapshotVersionError.
+inline constexpr std::uint16_t kFormatVersion = 2;
+inline constexpr std::uint16_t kOldestFormatVersion = 1;
 inline constexpr std::uint16_t kHeaderBytes = 48;
 // A reader refuses header sizes above this (room for future header fields).
 inline constexpr std::uint16_t kMaxHeaderBytes = 4096;
