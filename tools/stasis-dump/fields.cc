@@ -132,7 +132,7 @@ bool starts_ends(std::string_view s, std::string_view head, std::string_view tai
 // record ends first. Every element takes at least one byte (the caller bounded
 // `count` by the bytes left), so the loop is linear in the record.
 template <typename Item>
-bool read_list(RecordReader& r, std::uint64_t count, Item&& item, std::string* text) {
+bool read_list(std::uint64_t count, Item&& item, std::string* text) {
   *text = "[";
   for (std::uint64_t k = 0; k < count; ++k) {
     std::string one;
@@ -179,7 +179,7 @@ Decoded decode_one(const Loaded& s, std::string_view type, RecordReader& r, Fiel
   if (starts_ends(type, "vector<channel<", ">>")) {
     std::uint64_t n = 0;
     if (!r.size(&n) || n > r.left() / 4) return Decoded::kBad;
-    if (!read_list(r, n, channel_item, &out->text)) return Decoded::kBad;
+    if (!read_list(n, channel_item, &out->text)) return Decoded::kBad;
     out->kind = FieldValue::kOther;
     return Decoded::kOk;
   }
@@ -196,7 +196,7 @@ Decoded decode_one(const Loaded& s, std::string_view type, RecordReader& r, Fiel
       n = n * 10 + static_cast<unsigned>(c - '0');
     }
     if (n > r.left() / 4) return Decoded::kBad;
-    if (!read_list(r, n, channel_item, &out->text)) return Decoded::kBad;
+    if (!read_list(n, channel_item, &out->text)) return Decoded::kBad;
     out->kind = FieldValue::kOther;
     return Decoded::kOk;
   }
@@ -211,7 +211,7 @@ Decoded decode_one(const Loaded& s, std::string_view type, RecordReader& r, Fiel
       *text = element_text(v);
       return true;
     };
-    if (!read_list(r, n, item, &out->text)) return Decoded::kBad;
+    if (!read_list(n, item, &out->text)) return Decoded::kBad;
     out->kind = FieldValue::kOther;
     return Decoded::kOk;
   }

@@ -106,6 +106,12 @@ struct DecodedContainer {
 std::string encode_container(kj::ArrayPtr<const capnp::word> message, const ContainerOptions& options = {});
 // Same, from a message builder.
 std::string encode_container(capnp::MessageBuilder& message, const ContainerOptions& options = {});
+// The same file as encode_container(message, options), for a caller that keeps
+// kHeaderBytes of writable room right before message.begin() in the same buffer:
+// when the message is stored uncompressed, the header is written into that room
+// and the result is empty (the file is the kHeaderBytes + message bytes starting
+// there: no copy of the message); when it is compressed, the result is the file.
+std::string encode_container_in_place(kj::ArrayPtr<const capnp::word> message, const ContainerOptions& options);
 
 // Reads and checks the header only (magic, version, header size, flags); needs the
 // header's bytes, not the payload. Does not verify sizes against `bytes` or the
