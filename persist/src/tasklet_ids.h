@@ -77,20 +77,25 @@ struct ValidatedFrame {
   bool catches_child;
 };
 
-// One tasklet record, as validated. `name` points into the message.
+// One tasklet record, as validated: 16 bytes (a million tasklets are common).
+// Its frames follow those of the tasklets before it in Validated::frames.
 struct ValidatedTasklet {
   static constexpr std::uint8_t kAtomic = 1, kBlockTrap = 2, kStarted = 4, kInterrupted = 8, kSleeps = 16,
-                                kHasSlot = 32;
+                                kHasSlot = 32, kExtra = 64;
   std::uint64_t id;
-  std::int64_t sleep_ns;        // kSleeps: the time left (>= 0)
-  std::string_view name;
-  std::uint32_t first_frame;    // frames [first_frame, first_frame + frame_count) of Validated::frames
   std::uint32_t frame_count;
-  std::uint32_t slot_type;      // kHasSlot: in range of valueTypes
-  std::uint32_t slot_bytes;
   schema::Tasklet::State state;
   std::int8_t priority;
-  std::uint8_t bits;
+  std::uint8_t bits;  // kExtra: it has a ValidatedExtra (a name, a sleep or a slot)
+};
+
+// What few tasklets have: a name (pointing into the message), a sleep, a slot.
+struct ValidatedExtra {
+  std::uint32_t tasklet;     // position in the tasklet list
+  std::uint32_t slot_type;   // kHasSlot: in range of valueTypes
+  std::uint32_t slot_bytes;
+  std::int64_t sleep_ns;     // kSleeps: the time left (>= 0)
+  std::string_view name;
 };
 
 // One channel waiter, in channel order then queue order.
@@ -105,6 +110,7 @@ struct Validated {
   TaskletIds ids;
   std::vector<ValidatedTasklet> tasklets;  // one per tasklet, in list order
   std::vector<ValidatedFrame> frames;      // every tasklet's, innermost first
+  std::vector<ValidatedExtra> extras;      // in tasklet order
   std::vector<ValidatedWaiter> waiters;
 };
 

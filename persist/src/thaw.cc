@@ -189,14 +189,13 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     const std::vector<persist::ValidatedTasklet>& tasklets = validated_.tasklets;
     const std::vector<persist::ValidatedFrame>& frames = validated_.frames;
     frames_.reserve(frames.size());
-    chain_start_.reserve(tasklets.size() + 1);
-    slots_.resize(tasklets.size());
+    slots_.resize(validated_.extras.size());
+    std::size_t extra = 0;
     for (unsigned i = 0; i < tasklets.size(); ++i) {
       const persist::ValidatedTasklet& t = tasklets[i];
       const std::size_t start = frames_.size();
-      chain_start_.push_back(start);
       for (unsigned j = 0; j < t.frame_count; ++j) {
-        const persist::ValidatedFrame& fr = frames[t.first_frame + j];
+        const persist::ValidatedFrame& fr = frames[start + j];
         // Not a structured binding: clang before 16 cannot capture one in the lambda below.
         const FramePersistOps* p = frame_types_[fr.type].first;
         const std::uint32_t version = frame_types_[fr.type].second;
@@ -210,16 +209,28 @@ class PersistAccess::Thawer final : public persist::FrameReader {
         check_bytes(before, fr.archive_bytes);
       }
       for (std::size_t j = start; j + 1 < frames_.size(); ++j) frames_[j]->stasis_caller_ = frames_[j + 1];
+      if (!(t.bits & persist::ValidatedTasklet::kExtra)) continue;
+      const persist::ValidatedExtra& x = validated_.extras[extra];
       if (t.bits & persist::ValidatedTasklet::kHasSlot) {
         where_ = {Where::kSlot, i};
         std::size_t before = ar_->consumed();
         guarded([&] {
-          value_types_[t.slot_type]->load(*ar_, slots_[i]);
+          value_types_[x.slot_type]->load(*ar_, slots_[extra]);
           return 0;
         });
-        check_bytes(before, t.slot_bytes);
+        check_bytes(before, x.slot_bytes);
       }
+      ++extra;
     }
+  }
+
+  // The slot read for tasklet `i` (empty if it holds none).
+  const std::any& slot_of(std::uint32_t i) const {
+    static const std::any none;
+    const auto& extras = validated_.extras;
+    auto it = std::lower_bound(extras.begin(), extras.end(), i,
+                               [](const persist::ValidatedExtra& x, std::uint32_t t) { return x.tasklet < t; });
+    return it != extras.end() && it->tasklet == i ? slots_[static_cast<std::size_t>(it - extras.begin())] : none;
   }
 
   void load_buffers(capnp::List<schema::Channel>::Reader list) {
@@ -261,7 +272,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   void check_senders() const {
     for (const persist::ValidatedWaiter& w : validated_.waiters) {
       if (!w.sending) continue;
-      const std::any& slot = slots_[w.tasklet];
+      const std::any& slot = slot_of(w.tasklet);
       if (slot.has_value() && slot.type() == *channel_codecs_[w.channel]->type) continue;
       corrupt("channels[" + std::to_string(w.channel) + "].waiters[" + std::to_string(w.index) + "]",
               "tasklet " + std::to_string(validated_.tasklets[w.tasklet].id) + " waits to send on a channel of '" +
@@ -316,11 +327,13 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     out.tasklets_.reserve(count);
     out.snapshot_ids_.reserve(count);
     auto now = Scheduler::Clock::now();
+    std::size_t next_frame = 0, next_extra = 0;
     for (unsigned i = 0; i < count; ++i) {
       const persist::ValidatedTasklet& rec = validated_.tasklets[i];
       std::uint64_t id = keep_ids ? rec.id : s_.next_id_++;
       if (keep_ids && id >= s_.next_id_) s_.next_id_ = id + 1;
-      const std::size_t start = chain_start_[i], end = i + 1 < chain_start_.size() ? chain_start_[i + 1] : frames_.size();
+      const std::size_t start = next_frame, end = start + rec.frame_count;
+      next_frame = end;
       Tasklet* t = new Tasklet(id, frames_[start]);
       std::fill(frames_.begin() + static_cast<std::ptrdiff_t>(start), frames_.begin() + static_cast<std::ptrdiff_t>(end),
                 nullptr);  // the tasklet owns its chain now
@@ -330,8 +343,13 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       if (rec.bits & persist::ValidatedTasklet::kAtomic) t->flags_ |= Tasklet::kAtomic;
       if (rec.bits & persist::ValidatedTasklet::kBlockTrap) t->flags_ |= Tasklet::kBlockTrap;
       if (rec.bits & persist::ValidatedTasklet::kStarted) t->flags_ |= Tasklet::kStarted;
-      if (slots_[i].has_value()) t->slot_ = std::move(slots_[i]);
-      if (!rec.name.empty()) s_.set_name_of(t, std::string(rec.name));
+      const persist::ValidatedExtra* x = nullptr;
+      if (rec.bits & persist::ValidatedTasklet::kExtra) {
+        x = &validated_.extras[next_extra];
+        if (slots_[next_extra].has_value()) t->slot_ = std::move(slots_[next_extra]);
+        ++next_extra;
+        if (!x->name.empty()) s_.set_name_of(t, std::string(x->name));
+      }
       out.tasklets_.emplace_back(t);
       out.snapshot_ids_.push_back(rec.id);
       if (rec.bits & persist::ValidatedTasklet::kInterrupted) out.interrupted_ = TaskletRef(t);
@@ -345,7 +363,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
         case schema::Tasklet::State::BLOCKED:
           t->state_ = TaskletState::kBlocked;
           if (rec.bits & persist::ValidatedTasklet::kSleeps) {
-            auto left = std::chrono::nanoseconds(rec.sleep_ns);
+            auto left = std::chrono::nanoseconds(x ? x->sleep_ns : 0);
             // A time left of up to 2^63 ns is valid; keep now + left from overflowing.
             left = std::min<std::chrono::nanoseconds>(left, Scheduler::Clock::time_point::max() - now);
             std::uint64_t seq = ++s_.timer_seq_;
@@ -384,11 +402,10 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   std::vector<std::unique_ptr<ChannelBase>> channels_;
   std::vector<const ValueCodec*> channel_codecs_;
   // Every tasklet's frames, innermost first, tasklet after tasklet; owned until
-  // commit hands each chain to its tasklet. chain_start_[i]: tasklet i's first.
+  // commit hands each chain to its tasklet (validated_.tasklets says how many each has).
   std::vector<FrameBase*> frames_;
-  std::vector<std::size_t> chain_start_;
   persist::Validated validated_;  // what the validator read: tasklets, frames, waiters
-  std::vector<std::any> slots_;
+  std::vector<std::any> slots_;  // one per validated_.extras entry
   // Read by plan() for commit().
   std::vector<std::uint64_t> channel_ids_;
   bool whole_scheduler_ = false;

@@ -243,14 +243,14 @@ class Checker {
       }
       if (record) {
         using V = ValidatedTasklet;
+        const bool extra = sleep_ns >= 0 || has_slot || name.size() > 0;
         const auto bits = static_cast<std::uint8_t>(
             (t.getAtomic() ? V::kAtomic : 0) | (t.getBlockTrap() ? V::kBlockTrap : 0) |
             (t.getStarted() ? V::kStarted : 0) | (t.getInterrupted() ? V::kInterrupted : 0) |
-            (sleep_ns >= 0 ? V::kSleeps : 0) | (has_slot ? V::kHasSlot : 0));
-        record->tasklets.push_back({t.getId(), sleep_ns < 0 ? 0 : sleep_ns, view(name),
-                                    static_cast<std::uint32_t>(first_frame),
-                                    static_cast<std::uint32_t>(record->frames.size() - first_frame), slot_type,
-                                    slot_bytes, state, static_cast<std::int8_t>(priority), bits});
+            (sleep_ns >= 0 ? V::kSleeps : 0) | (has_slot ? V::kHasSlot : 0) | (extra ? V::kExtra : 0));
+        record->tasklets.push_back({t.getId(), static_cast<std::uint32_t>(record->frames.size() - first_frame), state,
+                                    static_cast<std::int8_t>(priority), bits});
+        if (extra) record->extras.push_back({i, slot_type, slot_bytes, sleep_ns < 0 ? 0 : sleep_ns, view(name)});
       }
     }
   }
