@@ -7,6 +7,8 @@
 #define STASIS_PERSIST_SRC_TASKLET_IDS_H_
 
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
 #include <cstdint>
 #include <string_view>
 #include <unordered_map>
@@ -16,34 +18,26 @@
 
 namespace stasis::persist {
 
-// Tasklet id -> list index. Ids are usually dense (a scheduler numbers its
-// tasklets from 1): then a vector indexed by id - min replaces a hash map, which
-// would allocate a node per tasklet (a million in a large snapshot).
+// Tasklet id -> list index, filled in one pass over the tasklets. Ids are usually
+// dense (a scheduler numbers its tasklets from 1): then an array indexed by
+// id - base replaces a hash map, which would allocate a node per tasklet (a
+// million in a large snapshot). The array is a window of 2 * span + 1 entries
+// centred on the first id, span = 2n + 1024 for n tasklets: ids whose spread is
+// below span all fit in it. An id outside the window moves everything to the hash
+// map. The window comes from calloc: only the pages its ids touch are used.
 class TaskletIds {
  public:
-  void init(schema::Snapshot::Reader s) {
-    auto tasklets = s.getTasklets();
-    const std::size_t n = tasklets.size();
-    std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      lo = std::min(lo, tasklets[i].getId());
-      hi = std::max(hi, tasklets[i].getId());
-    }
-    if (n > 0 && hi - lo < 2 * n + 1024) {
-      min_ = lo;
-      dense_.assign(hi - lo + 1, 0);
-    } else {
-      sparse_.reserve(n);
-    }
-  }
+  void init(std::size_t n) { span_ = 2 * static_cast<std::uint64_t>(n) + 1024; }
   // Records id -> i; if id is there already, returns false and its index in *previous.
   bool add(std::uint64_t id, std::uint32_t i, std::uint32_t* previous) {
-    if (dense_.empty()) {
+    if (!dense_ && !sparse_mode_) open_window(id);
+    if (dense_ && !(id >= base_ && id - base_ < window_)) to_sparse();
+    if (!dense_) {
       auto [it, inserted] = sparse_.emplace(id, i);
       *previous = it->second;
       return inserted;
     }
-    std::uint32_t& slot = dense_[id - min_];  // init() saw every id: in range
+    std::uint32_t& slot = dense_[id - base_];
     if (slot != 0) {
       *previous = slot - 1;
       return false;
@@ -52,20 +46,41 @@ class TaskletIds {
     return true;
   }
   bool find(std::uint64_t id, std::uint32_t* i) const {
-    if (dense_.empty()) {
+    if (!dense_) {
       auto it = sparse_.find(id);
       if (it == sparse_.end()) return false;
       *i = it->second;
       return true;
     }
-    if (id < min_ || id - min_ >= dense_.size() || dense_[id - min_] == 0) return false;
-    *i = dense_[id - min_] - 1;
+    if (id < base_ || id - base_ >= window_ || dense_[id - base_] == 0) return false;
+    *i = dense_[id - base_] - 1;
     return true;
   }
 
  private:
-  std::uint64_t min_ = 0;
-  std::vector<std::uint32_t> dense_;  // index + 1; 0 = no such id
+  struct Free {
+    void operator()(std::uint32_t* p) const noexcept { std::free(p); }
+  };
+
+  void open_window(std::uint64_t first) {
+    base_ = first >= span_ ? first - span_ : 0;
+    window_ = std::min<std::uint64_t>(2 * span_ + 1, ~std::uint64_t{0} - base_);
+    dense_.reset(static_cast<std::uint32_t*>(std::calloc(window_, sizeof(std::uint32_t))));
+    if (!dense_) sparse_mode_ = true;  // no room for the window: the map it is
+  }
+  void to_sparse() {
+    for (std::uint64_t k = 0; k < window_; ++k) {
+      if (dense_[k] != 0) sparse_.emplace(base_ + k, dense_[k] - 1);
+    }
+    dense_.reset();
+    sparse_mode_ = true;
+  }
+
+  std::uint64_t span_ = 1024;
+  std::uint64_t base_ = 0;
+  std::uint64_t window_ = 0;
+  bool sparse_mode_ = false;
+  std::unique_ptr<std::uint32_t[], Free> dense_;  // index + 1; 0 = no such id
   std::unordered_map<std::uint64_t, std::uint32_t> sparse_;
 };
 
@@ -98,20 +113,17 @@ struct ValidatedExtra {
   std::string_view name;
 };
 
-// One channel waiter, in channel order then queue order.
-struct ValidatedWaiter {
-  std::uint32_t channel;
-  std::uint32_t index;    // in the channel's queue
-  std::uint32_t tasklet;  // position in the snapshot's tasklet list
-  bool sending;
-};
 
 struct Validated {
   TaskletIds ids;
   std::vector<ValidatedTasklet> tasklets;  // one per tasklet, in list order
   std::vector<ValidatedFrame> frames;      // every tasklet's, innermost first
   std::vector<ValidatedExtra> extras;      // in tasklet order
-  std::vector<ValidatedWaiter> waiters;
+  // Channel waiters, channel by channel in queue order: tasklet position << 1 |
+  // sending (4 bytes each: there may be a million). waiter_ends[c]: the end of
+  // channel c's waiters.
+  std::vector<std::uint32_t> waiters;
+  std::vector<std::uint32_t> waiter_ends;
 };
 
 // validate_snapshot(snapshot, source_name), handing out what it read: after it

@@ -270,14 +270,20 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   // (Channel<T>::receive_op reads it as a T without checking): it must hold a value
   // of the channel's type. The validator cannot see types; this is checked here.
   void check_senders() const {
-    for (const persist::ValidatedWaiter& w : validated_.waiters) {
-      if (!w.sending) continue;
-      const std::any& slot = slot_of(w.tasklet);
-      if (slot.has_value() && slot.type() == *channel_codecs_[w.channel]->type) continue;
-      corrupt("channels[" + std::to_string(w.channel) + "].waiters[" + std::to_string(w.index) + "]",
-              "tasklet " + std::to_string(validated_.tasklets[w.tasklet].id) + " waits to send on a channel of '" +
-                  channel_codecs_[w.channel]->name + "' but holds " +
-                  (slot.has_value() ? "a value of another type" : "no value") + " in flight");
+    std::uint32_t begin = 0;
+    for (std::uint32_t c = 0; c < validated_.waiter_ends.size(); ++c) {
+      const std::uint32_t end = validated_.waiter_ends[c];
+      for (std::uint32_t k = begin; k < end; ++k) {
+        const std::uint32_t w = validated_.waiters[k], tasklet = w >> 1;
+        if (!(w & 1)) continue;  // receivers hold nothing to hand over
+        const std::any& slot = slot_of(tasklet);
+        if (slot.has_value() && slot.type() == *channel_codecs_[c]->type) continue;
+        corrupt("channels[" + std::to_string(c) + "].waiters[" + std::to_string(k - begin) + "]",
+                "tasklet " + std::to_string(validated_.tasklets[tasklet].id) + " waits to send on a channel of '" +
+                    channel_codecs_[c]->name + "' but holds " +
+                    (slot.has_value() ? "a value of another type" : "no value") + " in flight");
+      }
+      begin = end;
     }
   }
 
@@ -378,11 +384,18 @@ class PersistAccess::Thawer final : public persist::FrameReader {
           break;  // channel waits: below, in each channel's queue order
       }
     }
-    for (const persist::ValidatedWaiter& w : validated_.waiters) {
-      Tasklet* t = out.tasklets_[w.tasklet].get();
-      channels_[w.channel]->park(&t->waiter_, w.sending);
-      t->wait_ = w.sending ? WaitKind::kSend : WaitKind::kReceive;
-      ++s_.channel_blocked_;
+    std::uint32_t begin = 0;
+    for (std::uint32_t c = 0; c < validated_.waiter_ends.size(); ++c) {
+      const std::uint32_t end = validated_.waiter_ends[c];
+      for (std::uint32_t k = begin; k < end; ++k) {
+        const std::uint32_t w = validated_.waiters[k];
+        const bool sending = w & 1;
+        Tasklet* t = out.tasklets_[w >> 1].get();
+        channels_[c]->park(&t->waiter_, sending);
+        t->wait_ = sending ? WaitKind::kSend : WaitKind::kReceive;
+        ++s_.channel_blocked_;
+      }
+      begin = end;
     }
     if (whole_scheduler_ && options_.restore_scheduler_state) {
       s_.steps_ = saved_steps_;

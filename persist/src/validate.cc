@@ -189,7 +189,7 @@ class Checker {
 
   void check_tasklets(Snapshot::Reader s) {
     auto tasklets = s.getTasklets();
-    tasklet_index_.init(s);
+    tasklet_index_.init(tasklets.size());
     waits_.resize(tasklets.size());
     if (record) {
       record->tasklets.reserve(tasklets.size());
@@ -321,7 +321,10 @@ class Checker {
 
   void check_channels(Snapshot::Reader s) {
     auto channels = s.getChannels();
-    if (record) record->waiters.reserve(waits_.size());
+    if (record) {
+      record->waiters.reserve(waits_.size());
+      record->waiter_ends.reserve(channels.size());
+    }
     std::unordered_map<std::uint64_t, std::uint32_t> by_id;
     by_id.reserve(channels.size());
     for (std::uint32_t c = 0; c < channels.size(); ++c) {
@@ -343,6 +346,7 @@ class Checker {
       }
       for (std::uint32_t b = 0; b < buffer.size(); ++b) check_value(buffer[b], value_type, [&] { return path() + "." + item("buffer", b); });
       check_waiters(ch, c, buffer.size(), path);
+      if (record) record->waiter_ends.push_back(static_cast<std::uint32_t>(record->waiters.size()));
     }
     for (std::uint32_t i = 0; i < waits_.size(); ++i) {
       const ChannelWait& w = waits_[i];
@@ -375,7 +379,7 @@ class Checker {
         continue;
       }
       wait.named_by = (std::uint64_t{c} << 32) | k;
-      if (record) record->waiters.push_back({c, k, ti, sending});
+      if (record) record->waiters.push_back(ti << 1 | (sending ? 1u : 0u));
       if (wait.kind == ChannelWait::kNoChannel) {
         report(wpath() + " names " + who() + ", which does not wait on a channel");
       } else if (wait.channel != c) {

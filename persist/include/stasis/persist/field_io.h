@@ -242,29 +242,35 @@ void describe_field(FrameWriter& w, const F& field) {
   }
 }
 
-// Reads one field written by save_field.
+// Reads one field written by save_field from `ar` (r.archive()).
 template <class F>
-void load_field(FrameReader& r, F& field) {
+void load_field(FrameReader& r, IArchive& ar, F& field) {
   if constexpr (detail::IsChannelPtr<F>::value) {
     using T = typename detail::IsChannelPtr<F>::Value;
     std::uint32_t index = 0;
-    r.archive() >> index;
+    ar >> index;
     field = static_cast<Channel<T>*>(r.channel(index, value_codec<T>()));
   } else if constexpr (detail::ChannelContainer<F>::value) {
     using T = typename detail::ChannelContainer<F>::Value;
     if constexpr (!detail::kIsStdArray<F>) {
       boost::serialization::collection_size_type n;
-      r.archive() >> n;
+      ar >> n;
       field.resize(n);
     }
     for (Channel<T>*& ch : field) {
       std::uint32_t index = 0;
-      r.archive() >> index;
+      ar >> index;
       ch = static_cast<Channel<T>*>(r.channel(index, value_codec<T>()));
     }
   } else {
-    r.archive() >> field;
+    ar >> field;
   }
+}
+
+// Reads one field written by save_field.
+template <class F>
+void load_field(FrameReader& r, F& field) {
+  load_field(r, r.archive(), field);
 }
 
 }  // namespace stasis::persist

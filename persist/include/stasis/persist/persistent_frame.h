@@ -113,7 +113,8 @@ FrameBase* frame_load(FrameReader& r, std::uint32_t version) {
     ScopedContext<FrameReader> scope(tls_frame_reader, &r);
     d->serialize(r.archive(), version);
   } else {
-    d->stasis_visit_fields([&](std::string_view, auto& field) { load_field(r, field); });
+    IArchive& ar = r.archive();
+    d->stasis_visit_fields([&](std::string_view, auto& field) { load_field(r, ar, field); });
   }
   return d.release();
 }
