@@ -223,7 +223,7 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     struct Seen {
       Tasklet* tasklet;
       std::uint64_t id;
-      bool sending, in_select;
+      bool sending;
     };
     constexpr std::size_t kLanes = 16;
     std::vector<Seen> lanes[kLanes];
@@ -243,15 +243,18 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
           Waiter* w = cursor[k];
           if (!w) continue;
           more = true;
-          Tasklet* t = Tasklet::from_waiter(w);
-          lanes[k].push_back({t, t->id_, w->sending(), w->in_select()});
+          // A select case's waiter is not embedded in a tasklet: its tasklet is
+          // found through the blocked list.
+          if (!w->in_select()) {
+            Tasklet* t = Tasklet::from_waiter(w);
+            lanes[k].push_back({t, t->id_, w->sending()});
+          }
           cursor[k] = w->next;
         }
       }
       for (std::size_t k = 0; k < group.size(); ++k) {
         const std::size_t begin = waiter_records_.size();
         for (const Seen& seen : lanes[k]) {
-          if (seen.in_select) continue;  // found through the blocked list
           add(seen.tasklet);
           waiter_records_.push_back({seen.id, seen.sending});
         }
