@@ -331,7 +331,8 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       reserve_channel_ids_through(max_channel);
     }
     out.tasklets_.reserve(count);
-    out.snapshot_ids_.reserve(count);
+    out.ids_kept_ = keep_ids;  // then the tasklets' ids are the snapshot ids
+    if (!keep_ids) out.snapshot_ids_.reserve(count);
     auto now = Scheduler::Clock::now();
     std::size_t next_frame = 0, next_extra = 0;
     for (unsigned i = 0; i < count; ++i) {
@@ -357,7 +358,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
         if (!x->name.empty()) s_.set_name_of(t, std::string(x->name));
       }
       out.tasklets_.emplace_back(t);
-      out.snapshot_ids_.push_back(rec.id);
+      if (!keep_ids) out.snapshot_ids_.push_back(rec.id);
       if (rec.bits & persist::ValidatedTasklet::kInterrupted) out.interrupted_ = TaskletRef(t);
       switch (rec.state) {
         case schema::Tasklet::State::NEW:
@@ -440,6 +441,12 @@ TaskletRef Thawed::find(std::string_view name) const {
 }
 
 TaskletRef Thawed::by_snapshot_id(std::uint64_t id) const {
+  if (ids_kept_) {
+    for (const TaskletRef& t : tasklets_) {
+      if (t->id() == id) return t;
+    }
+    return TaskletRef();
+  }
   for (std::size_t i = 0; i < snapshot_ids_.size(); ++i) {
     if (snapshot_ids_[i] == id) return tasklets_[i];
   }

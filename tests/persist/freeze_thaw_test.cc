@@ -179,6 +179,31 @@ TEST(FreezeThaw, ArchiveLargerThanItsEstimateRoundTrips) {
   }
 }
 
+// by_snapshot_id finds a restored tasklet by the id it had in the snapshot, whether
+// the thaw kept the ids (a fresh scheduler) or gave new ones (a second thaw).
+TEST(FreezeThaw, BySnapshotIdWithKeptAndNewIds) {
+  Channel<std::int64_t> in({.name = "in"});
+  Scheduler s;
+  TaskletRef a = s.spawn(WeightedSum{.in = &in, .n = 1}, {.name = "a"});
+  TaskletRef b = s.spawn(WeightedSum{.in = &in, .n = 1}, {.name = "b"});
+  s.run_until([&] { return s.blocked_count() == 2; });
+  Snapshot snap = persist::freeze(s, {});
+  const std::uint64_t id_a = a->id(), id_b = b->id();
+  std::string got = run_in_child([&] {
+    Scheduler s2;
+    persist::Thawed kept = thaw(snap, s2);
+    persist::Thawed renumbered = thaw(snap, s2);  // the scheduler has tasklets now: new ids
+    std::string out;
+    for (const persist::Thawed* t : {&kept, &renumbered}) {
+      TaskletRef ra = t->by_snapshot_id(id_a), rb = t->by_snapshot_id(id_b);
+      out += (ra && rb ? std::string(ra->name()) + std::string(rb->name()) : std::string("missing")) +
+             (ra && ra->id() == id_a ? "=" : "+") + (t->by_snapshot_id(id_a + id_b + 100) ? "?" : "") + " ";
+    }
+    return out;
+  });
+  EXPECT_EQ(got, "ab= ab+ ");
+}
+
 TEST(FreezeThaw, SleepingTaskletKeepsItsRemainingTime) {
   Scheduler s;
   TaskletRef napper = s.spawn(Napper{.ms = 200, .tag = 7}, {.name = "napper"});

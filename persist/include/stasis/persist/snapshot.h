@@ -136,7 +136,8 @@ class Thawed {
  private:
   friend class ::stasis::detail::PersistAccess::Thawer;
   std::vector<TaskletRef> tasklets_;
-  std::vector<std::uint64_t> snapshot_ids_;
+  std::vector<std::uint64_t> snapshot_ids_;  // empty when the ids were kept
+  bool ids_kept_ = false;                     // each tasklet has its snapshot id
   std::vector<std::unique_ptr<ChannelBase>> channels_;
   TaskletRef interrupted_;
 };
