@@ -1,4 +1,4 @@
-# schema/snapshot.capnp — the Stasis snapshot message, format version 1.
+# schema/snapshot.capnp — the Stasis snapshot message, format version 2.
 #
 # A snapshot file is a fixed header, this message (optionally zstd-compressed) and a
 # checksum; see docs/snapshot-format.md for the container and the compatibility rules.
@@ -110,7 +110,9 @@ struct Frame {
   resumePoint @1 :UInt16;           # 0 = entry; k = k-th suspension point of run()
   catchesChild @2 :Bool;            # the pending call site catches the callee's exception
   archiveBytes @3 :UInt32;          # bytes of `archive` holding this frame's fields
-  fields @4 :List(Field);           # the fields' values, for readers without the program
+  fields @4 :List(Field);           # the fields' values, for readers without the program; empty
+                                    # (format 2) when every field's type is decodable from the
+                                    # archive by its FieldInfo.type (docs/snapshot-format.md)
 }
 
 # One field value as a reader without the program sees it.

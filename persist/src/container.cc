@@ -171,39 +171,67 @@ std::string size_text(std::uint64_t n) { return std::to_string(n) + (n == 1 ? " 
 
 }  // namespace
 
-std::string encode_container(kj::ArrayPtr<const capnp::word> message, const ContainerOptions& options) {
+namespace {
+
+// The payload encode_container stores for `raw`: the compressed form, or nothing
+// when the message is stored as is.
+bool compressed_payload(std::string_view raw, const ContainerOptions& options, std::string& compressed) {
   if (options.zstd_level < ZSTD_minCLevel() || options.zstd_level > ZSTD_maxCLevel()) {
     throw InvalidArgument("encode_container: zstd level " + std::to_string(options.zstd_level) + " is outside " +
                           std::to_string(ZSTD_minCLevel()) + ".." + std::to_string(ZSTD_maxCLevel()));
   }
-  std::string_view raw(reinterpret_cast<const char*>(message.begin()), message.size() * sizeof(capnp::word));
-  std::string compressed;
-  bool use_zstd = false;
   switch (options.compression) {
     case Compression::kNone:
-      break;
+      return false;
     case Compression::kZstd:
       compressed = zstd_compress(raw, options.zstd_level);
-      use_zstd = true;
-      break;
+      return true;
     case Compression::kAuto:
-      if (raw.size() >= kAutoMinMessageBytes) {
-        compressed = zstd_compress(raw, options.zstd_level);
-        use_zstd = compressed.size() * 100 <= raw.size() * kAutoMaxRatioPercent;
-      }
-      break;
+      if (raw.size() < kAutoMinMessageBytes) return false;
+      compressed = zstd_compress(raw, options.zstd_level);
+      return compressed.size() * 100 <= raw.size() * kAutoMaxRatioPercent;
   }
-  std::string_view payload = use_zstd ? std::string_view(compressed) : raw;
+  return false;
+}
 
+// Writes the header of a container holding `payload` for a message of
+// `message_bytes` into header[0, kHeaderBytes).
+void write_header(char* header, std::string_view payload, std::uint64_t message_bytes, bool zstd) {
   std::string out(kHeaderBytes, '\0');
   std::memcpy(out.data(), kSnapshotMagic, sizeof kSnapshotMagic);
   store_le(out, kOffVersion, kFormatVersion, 2);
   store_le(out, kOffHeaderSize, kHeaderBytes, 2);
-  store_le(out, kOffFlags, use_zstd ? kFlagZstd : 0, 4);
+  store_le(out, kOffFlags, zstd ? kFlagZstd : 0, 4);
   store_le(out, kOffPayloadSize, payload.size(), 8);
-  store_le(out, kOffMessageSize, raw.size(), 8);
+  store_le(out, kOffMessageSize, message_bytes, 8);
   store_le(out, kOffChecksum, container_checksum(out, payload), 8);
-  out.append(payload);
+  std::memcpy(header, out.data(), kHeaderBytes);
+}
+
+}  // namespace
+
+std::string encode_container_in_place(kj::ArrayPtr<const capnp::word> message, const ContainerOptions& options) {
+  std::string_view raw(reinterpret_cast<const char*>(message.begin()), message.size() * sizeof(capnp::word));
+  std::string compressed;
+  const bool use_zstd = compressed_payload(raw, options, compressed);
+  if (!use_zstd) {
+    write_header(const_cast<char*>(raw.data()) - kHeaderBytes, raw, raw.size(), false);
+    return {};
+  }
+  std::string out(kHeaderBytes, '\0');
+  write_header(out.data(), compressed, raw.size(), true);
+  out.append(compressed);
+  return out;
+}
+
+std::string encode_container(kj::ArrayPtr<const capnp::word> message, const ContainerOptions& options) {
+  std::string_view raw(reinterpret_cast<const char*>(message.begin()), message.size() * sizeof(capnp::word));
+  std::string compressed;
+  const bool use_zstd = compressed_payload(raw, options, compressed);
+  std::string_view payload = use_zstd ? std::string_view(compressed) : raw;
+  std::string out(kHeaderBytes + payload.size(), '\0');
+  write_header(out.data(), payload, raw.size(), use_zstd);
+  if (!payload.empty()) std::memcpy(out.data() + kHeaderBytes, payload.data(), payload.size());
   return out;
 }
 
@@ -227,8 +255,9 @@ ContainerInfo peek_header(std::string_view bytes, std::string_view source_name) 
   info.version = static_cast<std::uint16_t>(load_le(bytes, kOffVersion, 2));
   if (info.version > kFormatVersion) {
     throw SnapshotVersionError(prefix(source_name) + "written in snapshot format version " +
-                               std::to_string(info.version) + "; this library reads version " +
-                               std::to_string(kFormatVersion) + " (upgrade Stasis to load it)");
+                               std::to_string(info.version) + "; this library reads versions " +
+                               std::to_string(kOldestFormatVersion) + " to " + std::to_string(kFormatVersion) +
+                               " (upgrade Stasis to load it)");
   }
   if (info.version == 0) throw SnapshotFormatError(prefix(source_name) + "format version 0 does not exist");
   if (bytes.size() < kHeaderBytes) truncated(kHeaderBytes);
@@ -242,7 +271,7 @@ ContainerInfo peek_header(std::string_view bytes, std::string_view source_name) 
     char buf[16];
     std::snprintf(buf, sizeof buf, "0x%x", static_cast<unsigned>(info.flags & ~kKnownFlags));
     throw SnapshotVersionError(prefix(source_name) + "unknown header flags " + buf +
-                               " (written by a newer Stasis; this library knows version " +
+                               " (written by a newer Stasis; this library knows format version " +
                                std::to_string(kFormatVersion) + " flags 0x1)");
   }
   info.compressed = (info.flags & kFlagZstd) != 0;

@@ -14,7 +14,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
+#include <tuple>
 #include <unordered_map>
 
 #include "flat_message_builder.h"
@@ -43,10 +45,10 @@ constexpr std::size_t struct_words() {
 }
 constexpr std::size_t text_words(std::size_t bytes) { return (bytes + 8) / 8; }  // NUL included
 
-// Allowance per frame field for the variable-size parts of a snapshot: its text
-// description (strings, "other" renderings) and its archive bytes. A short
-// estimate only costs a copy (more segments, flattened); a long one costs address
-// space that is never touched.
+// Allowance per frame field for the variable-size parts of a snapshot: its archive
+// bytes and, for frames whose records describe their fields, its text description
+// (strings, "other" renderings). A short estimate only costs a copy (more
+// segments, flattened); a long one costs address space that is never touched.
 constexpr std::size_t kArchiveBytesPerField = 16;
 constexpr std::size_t kTextBytesPerField = 32;
 constexpr std::size_t kValueBytes = 64;   // a slot or buffered value: archive + text
@@ -56,7 +58,7 @@ constexpr std::size_t kFixedWords = 4096;  // producer, scheduler, note, type li
 
 class PersistAccess::Freezer final : public persist::FrameWriter {
  public:
-  Freezer(Scheduler& s, const persist::FreezeOptions& options) : s_(s), options_(options), sink_(archive_), ar_(sink_) {
+  Freezer(Scheduler& s, const persist::FreezeOptions& options) : s_(s), options_(options), ar_(sink_) {
     if (s.running_) {
       throw FreezeError("freeze: the scheduler is running; freeze from outside Scheduler::run() "
                         "(e.g. between budgeted runs, as Checkpointer does)");
@@ -66,19 +68,17 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   // Every alive tasklet, runnable ones in run order first.
   void collect_scheduler() {
     scope_ = schema::Snapshot::Scope::SCHEDULER;
-    included_.reserve(s_.alive_count_);
     order_.reserve(s_.alive_count_);
+    waiter_records_.reserve(s_.channel_blocked_);
     for (int level = Scheduler::kLevels - 1; level >= 0; --level) {
       for (Tasklet* t = s_.levels_[level].head; t; t = t->link_next_) add(t);
     }
     for (Tasklet* t = s_.paused_.head; t; t = t->link_next_) add(t);
     for (Tasklet* t = s_.blocked_.head; t; t = t->link_next_) add(t);
-    for (ChannelBase* ch = ChannelBase::first_on_thread(); ch; ch = ch->next_on_thread()) {
-      for (Waiter* w = ch->waiters_.front(); w; w = w->next) {
-        if (!w->in_select()) add(Tasklet::from_waiter(w));
-      }
-      all_waiters_included_.insert(ch);
-    }
+    collect_channel_waiters();
+    // Each alive tasklet is in exactly one of those lists (scheduler.h): none was
+    // added twice unless that invariant broke, which the count would show.
+    if (order_.size() != s_.alive_count_) remove_duplicates();
   }
 
   void collect_set(std::span<const TaskletRef> tasklets) {
@@ -97,9 +97,12 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   persist::Snapshot finish() {
     check_tasklets();
     std::size_t archive_estimate = 0;
-    FlatMessageBuilder message(estimate_message_words(archive_estimate));
-    archive_.reserve(archive_estimate);
+    // The archive is written into the message buffer's tail and becomes the
+    // message's second segment: no copy of it (flat_message_builder.h).
+    const std::size_t message_estimate = estimate_message_words(archive_estimate);
+    FlatMessageBuilder message(message_estimate, archive_estimate, persist::kHeaderBytes);
     auto root = message.initRoot<schema::Snapshot>();
+    sink_.reset(message.tail(), message.tail_bytes());
     fill_producer(root.initProducer());
     root.setCreatedUnixNs(std::chrono::duration_cast<std::chrono::nanoseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
@@ -112,15 +115,35 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
 
     collect_timers();
     auto tasklets = root.initTasklets(static_cast<unsigned>(order_.size()));
-    for (std::size_t i = 0; i < order_.size(); ++i) write_tasklet(order_[i], tasklets[static_cast<unsigned>(i)]);
+    for (std::size_t i = 0; i < order_.size(); ++i) {
+      prefetch(i);
+      write_tasklet(order_[i], tasklets[static_cast<unsigned>(i)]);
+    }
     write_channels(root);
     write_types(root);
-    stats_.archive_bytes = archive_.size();
-    root.setArchive(capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(archive_.data()), archive_.size()));
+    stats_.archive_bytes = sink_.size();
+    root.adoptArchive(message.external(sink_.data(), sink_.size()));
+    if (!sink_.spilled()) message.set_tail_used(sink_.size());
 
     kj::ArrayPtr<const capnp::word> words = message.flat();
     stats_.message_bytes = words.size() * sizeof(capnp::word);
-    std::string bytes = persist::encode_container(words, options_.container);
+    if (message.in_place()) {
+      // The usual case: the message fits the estimated first segment, which has
+      // room for the container header in front: the file is built in place.
+      std::string compressed = persist::encode_container_in_place(words, options_.container);
+      if (compressed.empty()) {
+        const char* file = reinterpret_cast<const char*>(words.begin()) - persist::kHeaderBytes;
+        stats_.file_bytes = persist::kHeaderBytes + stats_.message_bytes;
+        stats_.compressed = false;
+        std::shared_ptr<const void> owner(message.release(), [](const void* p) { std::free(const_cast<void*>(p)); });
+        return persist::Snapshot(std::move(owner), file, stats_.file_bytes, stats_);
+      }
+      return snapshot_of(std::move(compressed));
+    }
+    return snapshot_of(persist::encode_container(words, options_.container));
+  }
+
+  persist::Snapshot snapshot_of(std::string bytes) {
     stats_.file_bytes = bytes.size();
     stats_.compressed = persist::peek_header(bytes).compressed;
     return persist::Snapshot(std::move(bytes), stats_);
@@ -160,15 +183,93 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     const ValueCodec* codec;
   };
 
+  // The passes over order_ visit tasklets scattered over the heap (in channel
+  // queue order, say): fetch the tasklets a few steps ahead, and their innermost
+  // frames once the tasklet is there, so that the cache misses overlap.
+  void prefetch(std::size_t i) const {
+    constexpr std::size_t kTaskletsAhead = 16, kFramesAhead = 8;
+    if (i + kTaskletsAhead < order_.size()) {
+      const char* t = reinterpret_cast<const char*>(order_[i + kTaskletsAhead]);
+      __builtin_prefetch(t);
+      __builtin_prefetch(t + 64);
+    }
+    if (i + kFramesAhead < order_.size()) {
+      const char* f = reinterpret_cast<const char*>(order_[i + kFramesAhead]->top_);
+      __builtin_prefetch(f);
+      __builtin_prefetch(f + 64);
+    }
+  }
+
   void add(Tasklet* t) {
-    if (included_.insert(t)) order_.push_back(t);
+    if (scope_ == schema::Snapshot::Scope::SCHEDULER || included_.insert(t)) order_.push_back(t);
+  }
+
+  void remove_duplicates() {
+    included_.reserve(order_.size());
+    std::size_t kept = 0;
+    for (Tasklet* t : order_) {
+      if (included_.insert(t)) order_[kept++] = t;
+    }
+    order_.resize(kept);
+  }
+
+  // Every waiter outside a select of every channel of the thread, channel by
+  // channel in queue order, into order_; what write_channels needs of them is
+  // recorded now, while their tasklets are in cache (a second walk of a million
+  // waiters costs a cache miss each). A wait queue is a linked list through the
+  // tasklets, each step a cache miss that waits for the one before: kLanes queues
+  // are walked in lockstep so that their misses overlap.
+  void collect_channel_waiters() {
+    struct Seen {
+      Tasklet* tasklet;
+      std::uint64_t id;
+      bool sending;
+    };
+    constexpr std::size_t kLanes = 16;
+    std::vector<Seen> lanes[kLanes];
+    std::vector<ChannelBase*> group;
+    ChannelBase* next = ChannelBase::first_on_thread();
+    while (next) {
+      group.clear();
+      for (; next && group.size() < kLanes; next = next->next_on_thread()) group.push_back(next);
+      Waiter* cursor[kLanes];
+      for (std::size_t k = 0; k < group.size(); ++k) {
+        cursor[k] = group[k]->waiters_.front();
+        lanes[k].clear();
+      }
+      for (bool more = true; more;) {
+        more = false;
+        for (std::size_t k = 0; k < group.size(); ++k) {
+          Waiter* w = cursor[k];
+          if (!w) continue;
+          more = true;
+          // A select case's waiter is not embedded in a tasklet: its tasklet is
+          // found through the blocked list.
+          if (!w->in_select()) {
+            Tasklet* t = Tasklet::from_waiter(w);
+            lanes[k].push_back({t, t->id_, w->sending()});
+          }
+          cursor[k] = w->next;
+        }
+      }
+      for (std::size_t k = 0; k < group.size(); ++k) {
+        const std::size_t begin = waiter_records_.size();
+        for (const Seen& seen : lanes[k]) {
+          add(seen.tasklet);
+          waiter_records_.push_back({seen.id, seen.sending});
+        }
+        recorded_waiters_.emplace(group[k], std::pair{begin, waiter_records_.size()});
+      }
+    }
   }
 
   // Refuses what v1 cannot freeze, before anything is written. On the way (one
   // pass over a million tasklets costs cache misses) it counts what sizes the
   // message: see estimate_message_words().
   void check_tasklets() {
-    for (Tasklet* t : order_) {
+    for (std::size_t i = 0; i < order_.size(); ++i) {
+      prefetch(i);
+      Tasklet* t = order_[i];
       if (t->native()) {
         throw FreezeError("freeze: " + t->label() +
                           " is a native tasklet (its state is a C stack); soft persistence freezes soft tasklets "
@@ -198,7 +299,11 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
                             " is not registered for persistence; register it with STASIS_PERSISTENT_FRAME");
         }
         const std::size_t n = p->fields.size();
-        estimate_.words += struct_words<schema::Frame>() + 1 /* field list tag */ + n * struct_words<schema::Field>();
+        estimate_.words += struct_words<schema::Frame>();
+        if (!p->archive_describes) {
+          estimate_.words += 1 /* field list tag */ + n * struct_words<schema::Field>();
+          estimate_.described_fields += n;
+        }
         estimate_.fields += n;
       }
       if (t->slot_.has_value() && !persist::ValueCodecs::instance().find(t->slot_.type())) {
@@ -224,8 +329,8 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
       values += ch->buffered();
     }
     words += 1 /* channel list tag */ + values * struct_words<schema::Value>();
-    archive_bytes = fields * kArchiveBytesPerField + values * kValueBytes;
-    words += (archive_bytes + fields * kTextBytesPerField + values * kValueBytes) / sizeof(capnp::word);
+    archive_bytes = fields * kArchiveBytesPerField + values * kValueBytes;  // the tail, not the segment
+    words += (estimate_.described_fields * kTextBytesPerField + values * kValueBytes) / sizeof(capnp::word);
     return words;
   }
 
@@ -298,11 +403,14 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     b.setType(frame_type_index(p));
     b.setResumePoint(f->stasis_rp_);
     b.setCatchesChild(f->stasis_flags_ & FrameBase::kCatchesChild);
-    fields_ = b.initFields(static_cast<unsigned>(p->fields.size()));
+    // Frames whose fields the archive describes by itself (see FramePersistOps)
+    // carry no field values: no describe_* call comes for them.
+    fields_ = p->archive_describes ? capnp::List<schema::Field>::Builder()
+                                   : b.initFields(static_cast<unsigned>(p->fields.size()));
     next_field_ = 0;
-    std::size_t before = archive_.size();
+    std::size_t before = sink_.size();
     p->save(f, *this);
-    b.setArchiveBytes(static_cast<std::uint32_t>(archive_.size() - before));
+    b.setArchiveBytes(static_cast<std::uint32_t>(sink_.size() - before));
   }
 
   schema::Field::Builder next_field() {
@@ -315,9 +423,9 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   template <class Save, class Text>
   void write_value(const ValueCodec& codec, schema::Value::Builder b, Save&& save, Text&& text) {
     b.setType(value_type_index(&codec));
-    std::size_t before = archive_.size();
+    std::size_t before = sink_.size();
     save(codec);
-    b.setArchiveBytes(static_cast<std::uint32_t>(archive_.size() - before));
+    b.setArchiveBytes(static_cast<std::uint32_t>(sink_.size() - before));
     std::string rendered = text(codec);
     b.setText(rendered);
   }
@@ -354,20 +462,26 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
       b.setPreference(static_cast<std::int8_t>(ch->preference()));
       b.setScheduleAll(ch->schedule_all());
       b.setClosing(ch->closing());
-      std::vector<const Waiter*> waiters;
-      const bool all_included = all_waiters_included_.contains(ch);
-      long balance = 0;
-      for (const Waiter* w = ch->waiters_.front(); w; w = w->next) {
-        if (w->in_select()) continue;
-        if (!all_included && !included_.contains(Tasklet::from_waiter(const_cast<Waiter*>(w)))) continue;
-        waiters.push_back(w);
-        balance += w->sending() ? 1 : -1;
+      std::size_t begin = 0, end = 0;
+      if (auto it = recorded_waiters_.find(ch); it != recorded_waiters_.end()) {
+        std::tie(begin, end) = it->second;
+      } else {  // a tasklet set: only its own tasklets among the waiters
+        begin = end = waiter_records_.size();
+        for (const Waiter* w = ch->waiters_.front(); w; w = w->next) {
+          if (w->in_select()) continue;
+          Tasklet* t = Tasklet::from_waiter(const_cast<Waiter*>(w));
+          if (!included_.contains(t)) continue;
+          waiter_records_.push_back({t->id_, w->sending()});
+        }
+        end = waiter_records_.size();
       }
+      long balance = 0;
+      for (std::size_t k = begin; k < end; ++k) balance += waiter_records_[k].sending ? 1 : -1;
       b.setBalance(balance);
-      auto wl = b.initWaiters(static_cast<unsigned>(waiters.size()));
-      for (std::size_t k = 0; k < waiters.size(); ++k) {
-        wl[static_cast<unsigned>(k)].setTasklet(Tasklet::from_waiter(const_cast<Waiter*>(waiters[k]))->id_);
-        wl[static_cast<unsigned>(k)].setSending(waiters[k]->sending());
+      auto wl = b.initWaiters(static_cast<unsigned>(end - begin));
+      for (std::size_t k = begin; k < end; ++k) {
+        wl[static_cast<unsigned>(k - begin)].setTasklet(waiter_records_[k].id);
+        wl[static_cast<unsigned>(k - begin)].setSending(waiter_records_[k].sending);
       }
       std::size_t n = ch->buffered();
       auto buf = b.initBuffer(static_cast<unsigned>(n));
@@ -399,15 +513,21 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
 
   Scheduler& s_;
   const persist::FreezeOptions& options_;
-  std::string archive_;
-  persist::StringSink sink_;
+  persist::RegionSink sink_;  // the field archive: see finish()
   persist::OArchive ar_;
   schema::Snapshot::Scope scope_ = schema::Snapshot::Scope::SCHEDULER;
   std::vector<Tasklet*> order_;
   PointerSet included_;  // the tasklets of order_
-  // Channels whose every waiter outside a select is in order_ (all the thread's
-  // channels, for a whole scheduler): their waiters need no lookup in included_.
-  PointerSet all_waiters_included_;
+  // The waiters of each channel outside a select (id, direction), recorded by
+  // collect_scheduler for every channel of the thread: [begin, end) of
+  // waiter_records_. Channels not in the map (tasklet sets) are walked by
+  // write_channels, which appends their included waiters.
+  struct WaiterRecord {
+    std::uint64_t id;
+    bool sending;
+  };
+  std::vector<WaiterRecord> waiter_records_;
+  std::unordered_map<const ChannelBase*, std::pair<std::size_t, std::size_t>> recorded_waiters_;
   std::unordered_map<const Tasklet*, std::int64_t> sleep_left_;
   std::vector<ChannelEntry> channels_;
   std::unordered_map<const ChannelBase*, std::uint32_t> channel_index_;
@@ -425,6 +545,7 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   struct {
     std::size_t words = 0;   // tasklet, frame and field records
     std::size_t fields = 0;  // frame fields
+    std::size_t described_fields = 0;  // of frames whose records describe their fields
     std::size_t values = 0;  // slot values
   } estimate_;
 

@@ -19,6 +19,7 @@
 #include <boost/archive/archive_exception.hpp>
 
 #include "producer.h"
+#include "tasklet_ids.h"
 #include "stasis/persist/persistent_frame.h"
 #include "stasis/persist/snapshot.h"
 #include "stasis/persist/validate.h"
@@ -30,48 +31,6 @@ using persist::FramePersistOps;
 using persist::kNullChannel;
 using persist::ValueCodec;
 
-namespace {
-
-// Snapshot tasklet id -> position in the snapshot's tasklet list (ids were checked
-// unique by the validator). Ids are usually dense (a scheduler numbers its tasklets
-// from 1): then a vector indexed by id - min replaces a hash map, which would
-// allocate a node per tasklet.
-class TaskletIdIndex {
- public:
-  explicit TaskletIdIndex(capnp::List<schema::Tasklet>::Reader list) {
-    const std::size_t n = list.size();
-    std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
-    for (unsigned i = 0; i < n; ++i) {
-      const std::uint64_t id = list[i].getId();
-      lo = std::min(lo, id);
-      hi = std::max(hi, id);
-    }
-    if (n > 0 && hi - lo < 2 * n + 1024) {
-      min_ = lo;
-      dense_.assign(hi - lo + 1, 0);
-      for (unsigned i = 0; i < n; ++i) dense_[list[i].getId() - lo] = i + 1;
-    } else {
-      sparse_.reserve(n);
-      for (unsigned i = 0; i < n; ++i) sparse_.emplace(list[i].getId(), i);
-    }
-  }
-
-  // The position of the tasklet with snapshot id `id`; std::out_of_range if none.
-  unsigned at(std::uint64_t id) const {
-    if (dense_.empty()) return sparse_.at(id);
-    if (id < min_ || id - min_ >= dense_.size() || dense_[id - min_] == 0) {
-      throw std::out_of_range("thaw: no tasklet with snapshot id " + std::to_string(id));
-    }
-    return dense_[id - min_] - 1;
-  }
-
- private:
-  std::uint64_t min_ = 0;
-  std::vector<std::uint32_t> dense_;  // position + 1; 0 = no such id
-  std::unordered_map<std::uint64_t, unsigned> sparse_;
-};
-
-}  // namespace
 
 class PersistAccess::Thawer final : public persist::FrameReader {
  public:
@@ -95,7 +54,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
  private:
   persist::Thawed load(schema::Snapshot::Reader root) {
     const std::string& src = options_.source_name;
-    persist::validate_snapshot(root, src);
+    persist::validate_snapshot(root, src, validated_);  // and keeps what it read
     persist::check_producer(root.getProducer(), src);
     resolve_frame_types(root.getFrameTypes());
     resolve_value_types(root.getValueTypes());
@@ -106,7 +65,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     try {
       persist::IArchive ar(source);
       ar_ = &ar;
-      load_tasklets(root.getTasklets());
+      load_tasklets();
       load_buffers(root.getChannels());
       ar_ = nullptr;
     } catch (...) {
@@ -224,41 +183,54 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     }
   }
 
-  void load_tasklets(capnp::List<schema::Tasklet>::Reader list) {
-    frames_.reserve(list.size());
-    chain_start_.reserve(list.size() + 1);
-    slots_.resize(list.size());
-    for (unsigned i = 0; i < list.size(); ++i) {
-      auto t = list[i];
+  // Reads every tasklet's frames and slot from the archive, by the records the
+  // validator copied (no second read of the message).
+  void load_tasklets() {
+    const std::vector<persist::ValidatedTasklet>& tasklets = validated_.tasklets;
+    const std::vector<persist::ValidatedFrame>& frames = validated_.frames;
+    frames_.reserve(frames.size());
+    slots_.resize(validated_.extras.size());
+    std::size_t extra = 0;
+    for (unsigned i = 0; i < tasklets.size(); ++i) {
+      const persist::ValidatedTasklet& t = tasklets[i];
       const std::size_t start = frames_.size();
-      chain_start_.push_back(start);
-      auto frames = t.getFrames();
-      for (unsigned j = 0; j < frames.size(); ++j) {
-        auto fr = frames[j];
+      for (unsigned j = 0; j < t.frame_count; ++j) {
+        const persist::ValidatedFrame& fr = frames[start + j];
         // Not a structured binding: clang before 16 cannot capture one in the lambda below.
-        const FramePersistOps* p = frame_types_[fr.getType()].first;
-        const std::uint32_t version = frame_types_[fr.getType()].second;
+        const FramePersistOps* p = frame_types_[fr.type].first;
+        const std::uint32_t version = frame_types_[fr.type].second;
         where_ = {Where::kFrame, i, j, p, version};
         std::size_t before = ar_->consumed();
         frames_.push_back(nullptr);  // cannot throw after the frame exists
         FrameBase* f = guarded([&] { return p->load(*this, version); });
         frames_.back() = f;
-        f->stasis_rp_ = fr.getResumePoint();
-        if (fr.getCatchesChild()) f->stasis_flags_ |= FrameBase::kCatchesChild;
-        check_bytes(before, fr.getArchiveBytes());
+        f->stasis_rp_ = fr.resume_point;
+        if (fr.catches_child) f->stasis_flags_ |= FrameBase::kCatchesChild;
+        check_bytes(before, fr.archive_bytes);
       }
       for (std::size_t j = start; j + 1 < frames_.size(); ++j) frames_[j]->stasis_caller_ = frames_[j + 1];
-      if (t.getHasSlot()) {
+      if (!(t.bits & persist::ValidatedTasklet::kExtra)) continue;
+      const persist::ValidatedExtra& x = validated_.extras[extra];
+      if (t.bits & persist::ValidatedTasklet::kHasSlot) {
         where_ = {Where::kSlot, i};
-        auto v = t.getSlot();
         std::size_t before = ar_->consumed();
         guarded([&] {
-          value_types_[v.getType()]->load(*ar_, slots_[i]);
+          value_types_[x.slot_type]->load(*ar_, slots_[extra]);
           return 0;
         });
-        check_bytes(before, v.getArchiveBytes());
+        check_bytes(before, x.slot_bytes);
       }
+      ++extra;
     }
+  }
+
+  // The slot read for tasklet `i` (empty if it holds none).
+  const std::any& slot_of(std::uint32_t i) const {
+    static const std::any none;
+    const auto& extras = validated_.extras;
+    auto it = std::lower_bound(extras.begin(), extras.end(), i,
+                               [](const persist::ValidatedExtra& x, std::uint32_t t) { return x.tasklet < t; });
+    return it != extras.end() && it->tasklet == i ? slots_[static_cast<std::size_t>(it - extras.begin())] : none;
   }
 
   void load_buffers(capnp::List<schema::Channel>::Reader list) {
@@ -279,43 +251,15 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     }
   }
 
-  // What commit() needs from the message, read beforehand: reading the message can
-  // still fail (a pointer the validator does not follow, the traversal limit, which
-  // every list fetch is charged to), and commit() must not fail half-way.
-  struct TaskletRecord {
-    std::uint64_t id = 0;
-    std::string name;
-    std::int8_t priority = 0;
-    bool atomic = false, block_trap = false, started = false, interrupted = false;
-    schema::Tasklet::State state = schema::Tasklet::State::NEW;
-    bool sleeps = false;
-    std::int64_t sleep_ns = 0;
-  };
-  struct ChannelWait {  // one waiter, in channel order then queue order
-    unsigned channel;
-    unsigned index;    // in the channel's queue
-    unsigned tasklet;  // position in the snapshot's tasklet list
-    bool sending;
-  };
 
+  // What commit() needs from the message besides the validated records, read
+  // beforehand: reading the message can still fail (a pointer the validator does
+  // not follow, the traversal limit, which every list fetch is charged to), and
+  // commit() must not fail half-way.
   void plan(schema::Snapshot::Reader root) {
-    auto list = root.getTasklets();
-    records_.reserve(list.size());
-    for (auto rec : list) {
-      auto wait = rec.getWait();
-      records_.push_back({rec.getId(), rec.hasName() ? std::string(rec.getName()) : std::string(), rec.getPriority(),
-                          rec.getAtomic(), rec.getBlockTrap(), rec.getStarted(), rec.getInterrupted(), rec.getState(),
-                          wait.isSleep(), wait.isSleep() ? wait.getSleep() : 0});
-    }
     auto channels = root.getChannels();
     channel_ids_.reserve(channels.size());
-    for (unsigned c = 0; c < channels.size(); ++c) {
-      channel_ids_.push_back(channels[c].getId());
-      auto waiters = channels[c].getWaiters();
-      for (unsigned k = 0; k < waiters.size(); ++k) {
-        channel_waits_.push_back({c, k, tasklet_ids(root).at(waiters[k].getTasklet()), waiters[k].getSending()});
-      }
-    }
+    for (unsigned c = 0; c < channels.size(); ++c) channel_ids_.push_back(channels[c].getId());
     whole_scheduler_ = root.getScope() == schema::Snapshot::Scope::SCHEDULER;
     auto sched = root.getScheduler();
     saved_steps_ = sched.getSteps();
@@ -326,14 +270,20 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   // (Channel<T>::receive_op reads it as a T without checking): it must hold a value
   // of the channel's type. The validator cannot see types; this is checked here.
   void check_senders() const {
-    for (const ChannelWait& w : channel_waits_) {
-      if (!w.sending) continue;
-      const std::any& slot = slots_[w.tasklet];
-      if (slot.has_value() && slot.type() == *channel_codecs_[w.channel]->type) continue;
-      corrupt("channels[" + std::to_string(w.channel) + "].waiters[" + std::to_string(w.index) + "]",
-              "tasklet " + std::to_string(records_[w.tasklet].id) + " waits to send on a channel of '" +
-                  channel_codecs_[w.channel]->name + "' but holds " +
-                  (slot.has_value() ? "a value of another type" : "no value") + " in flight");
+    std::uint32_t begin = 0;
+    for (std::uint32_t c = 0; c < validated_.waiter_ends.size(); ++c) {
+      const std::uint32_t end = validated_.waiter_ends[c];
+      for (std::uint32_t k = begin; k < end; ++k) {
+        const std::uint32_t w = validated_.waiters[k], tasklet = w >> 1;
+        if (!(w & 1)) continue;  // receivers hold nothing to hand over
+        const std::any& slot = slot_of(tasklet);
+        if (slot.has_value() && slot.type() == *channel_codecs_[c]->type) continue;
+        corrupt("channels[" + std::to_string(c) + "].waiters[" + std::to_string(k - begin) + "]",
+                "tasklet " + std::to_string(validated_.tasklets[tasklet].id) + " waits to send on a channel of '" +
+                    channel_codecs_[c]->name + "' but holds " +
+                    (slot.has_value() ? "a value of another type" : "no value") + " in flight");
+      }
+      begin = end;
     }
   }
 
@@ -370,7 +320,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   // snapshot content: it was all checked and read (plan()) above.
   persist::Thawed commit() {
     persist::Thawed out;
-    const std::size_t count = records_.size();
+    const std::size_t count = validated_.tasklets.size();
     bool keep_ids = options_.keep_ids && s_.alive_count_ == 0;
     if (keep_ids) {
       std::uint64_t max_channel = 0;
@@ -381,27 +331,35 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       reserve_channel_ids_through(max_channel);
     }
     out.tasklets_.reserve(count);
-    out.snapshot_ids_.reserve(count);
+    out.ids_kept_ = keep_ids;  // then the tasklets' ids are the snapshot ids
+    if (!keep_ids) out.snapshot_ids_.reserve(count);
     auto now = Scheduler::Clock::now();
+    std::size_t next_frame = 0, next_extra = 0;
     for (unsigned i = 0; i < count; ++i) {
-      TaskletRecord& rec = records_[i];
+      const persist::ValidatedTasklet& rec = validated_.tasklets[i];
       std::uint64_t id = keep_ids ? rec.id : s_.next_id_++;
       if (keep_ids && id >= s_.next_id_) s_.next_id_ = id + 1;
-      const std::size_t start = chain_start_[i], end = i + 1 < chain_start_.size() ? chain_start_[i + 1] : frames_.size();
+      const std::size_t start = next_frame, end = start + rec.frame_count;
+      next_frame = end;
       Tasklet* t = new Tasklet(id, frames_[start]);
       std::fill(frames_.begin() + static_cast<std::ptrdiff_t>(start), frames_.begin() + static_cast<std::ptrdiff_t>(end),
                 nullptr);  // the tasklet owns its chain now
       t->add_ref();  // the scheduler's reference
       ++s_.alive_count_;
       t->priority_ = rec.priority;
-      if (rec.atomic) t->flags_ |= Tasklet::kAtomic;
-      if (rec.block_trap) t->flags_ |= Tasklet::kBlockTrap;
-      if (rec.started) t->flags_ |= Tasklet::kStarted;
-      t->slot_ = std::move(slots_[i]);
-      if (!rec.name.empty()) s_.set_name_of(t, std::move(rec.name));
+      if (rec.bits & persist::ValidatedTasklet::kAtomic) t->flags_ |= Tasklet::kAtomic;
+      if (rec.bits & persist::ValidatedTasklet::kBlockTrap) t->flags_ |= Tasklet::kBlockTrap;
+      if (rec.bits & persist::ValidatedTasklet::kStarted) t->flags_ |= Tasklet::kStarted;
+      const persist::ValidatedExtra* x = nullptr;
+      if (rec.bits & persist::ValidatedTasklet::kExtra) {
+        x = &validated_.extras[next_extra];
+        if (slots_[next_extra].has_value()) t->slot_ = std::move(slots_[next_extra]);
+        ++next_extra;
+        if (!x->name.empty()) s_.set_name_of(t, std::string(x->name));
+      }
       out.tasklets_.emplace_back(t);
-      out.snapshot_ids_.push_back(rec.id);
-      if (rec.interrupted) out.interrupted_ = TaskletRef(t);
+      if (!keep_ids) out.snapshot_ids_.push_back(rec.id);
+      if (rec.bits & persist::ValidatedTasklet::kInterrupted) out.interrupted_ = TaskletRef(t);
       switch (rec.state) {
         case schema::Tasklet::State::NEW:
         case schema::Tasklet::State::RUNNABLE: s_.make_runnable(t, false); break;
@@ -411,8 +369,8 @@ class PersistAccess::Thawer final : public persist::FrameReader {
           break;
         case schema::Tasklet::State::BLOCKED:
           t->state_ = TaskletState::kBlocked;
-          if (rec.sleeps) {
-            auto left = std::chrono::nanoseconds(rec.sleep_ns);
+          if (rec.bits & persist::ValidatedTasklet::kSleeps) {
+            auto left = std::chrono::nanoseconds(x ? x->sleep_ns : 0);
             // A time left of up to 2^63 ns is valid; keep now + left from overflowing.
             left = std::min<std::chrono::nanoseconds>(left, Scheduler::Clock::time_point::max() - now);
             std::uint64_t seq = ++s_.timer_seq_;
@@ -427,11 +385,18 @@ class PersistAccess::Thawer final : public persist::FrameReader {
           break;  // channel waits: below, in each channel's queue order
       }
     }
-    for (const ChannelWait& w : channel_waits_) {
-      Tasklet* t = out.tasklets_[w.tasklet].get();
-      channels_[w.channel]->park(&t->waiter_, w.sending);
-      t->wait_ = w.sending ? WaitKind::kSend : WaitKind::kReceive;
-      ++s_.channel_blocked_;
+    std::uint32_t begin = 0;
+    for (std::uint32_t c = 0; c < validated_.waiter_ends.size(); ++c) {
+      const std::uint32_t end = validated_.waiter_ends[c];
+      for (std::uint32_t k = begin; k < end; ++k) {
+        const std::uint32_t w = validated_.waiters[k];
+        const bool sending = w & 1;
+        Tasklet* t = out.tasklets_[w >> 1].get();
+        channels_[c]->park(&t->waiter_, sending);
+        t->wait_ = sending ? WaitKind::kSend : WaitKind::kReceive;
+        ++s_.channel_blocked_;
+      }
+      begin = end;
     }
     if (whole_scheduler_ && options_.restore_scheduler_state) {
       s_.steps_ = saved_steps_;
@@ -443,11 +408,6 @@ class PersistAccess::Thawer final : public persist::FrameReader {
 
   Scheduler& s_;
   const persist::ThawOptions& options_;
-  // Built on first use: a snapshot without channel waiters needs none.
-  const TaskletIdIndex& tasklet_ids(schema::Snapshot::Reader root) {
-    if (!tasklet_ids_) tasklet_ids_.emplace(root.getTasklets());
-    return *tasklet_ids_;
-  }
 
   persist::IArchive* ar_ = nullptr;
   Where where_;
@@ -456,15 +416,12 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   std::vector<std::unique_ptr<ChannelBase>> channels_;
   std::vector<const ValueCodec*> channel_codecs_;
   // Every tasklet's frames, innermost first, tasklet after tasklet; owned until
-  // commit hands each chain to its tasklet. chain_start_[i]: tasklet i's first.
+  // commit hands each chain to its tasklet (validated_.tasklets says how many each has).
   std::vector<FrameBase*> frames_;
-  std::vector<std::size_t> chain_start_;
-  std::optional<TaskletIdIndex> tasklet_ids_;
-  std::vector<std::any> slots_;
+  persist::Validated validated_;  // what the validator read: tasklets, frames, waiters
+  std::vector<std::any> slots_;  // one per validated_.extras entry
   // Read by plan() for commit().
-  std::vector<TaskletRecord> records_;
   std::vector<std::uint64_t> channel_ids_;
-  std::vector<ChannelWait> channel_waits_;
   bool whole_scheduler_ = false;
   std::uint64_t saved_steps_ = 0;
   std::uint64_t saved_rng_ = 0;
@@ -484,6 +441,12 @@ TaskletRef Thawed::find(std::string_view name) const {
 }
 
 TaskletRef Thawed::by_snapshot_id(std::uint64_t id) const {
+  if (ids_kept_) {
+    for (const TaskletRef& t : tasklets_) {
+      if (t->id() == id) return t;
+    }
+    return TaskletRef();
+  }
   for (std::size_t i = 0; i < snapshot_ids_.size(); ++i) {
     if (snapshot_ids_[i] == id) return tasklets_[i];
   }

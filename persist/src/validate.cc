@@ -7,6 +7,8 @@
 // wait record, per type a field count — all proportional to elements present.
 #include "stasis/persist/validate.h"
 
+#include "tasklet_ids.h"
+
 #include <kj/exception.h>
 
 #include <algorithm>
@@ -56,65 +58,15 @@ struct ChannelWait {
   std::uint64_t named_by = ~std::uint64_t{0};  // (channel << 32 | waiter) that named it
 };
 
-// Tasklet id -> list index. Ids are usually dense (a scheduler numbers its
-// tasklets from 1): then a vector indexed by id - min replaces a hash map, which
-// would allocate a node per tasklet (a million in a large snapshot).
-class TaskletIds {
- public:
-  void init(Snapshot::Reader s) {
-    auto tasklets = s.getTasklets();
-    const std::size_t n = tasklets.size();
-    std::uint64_t lo = ~std::uint64_t{0}, hi = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      lo = std::min(lo, tasklets[i].getId());
-      hi = std::max(hi, tasklets[i].getId());
-    }
-    if (n > 0 && hi - lo < 2 * n + 1024) {
-      min_ = lo;
-      dense_.assign(hi - lo + 1, 0);
-    } else {
-      sparse_.reserve(n);
-    }
-  }
-  // Records id -> i; if id is there already, returns false and its index in *previous.
-  bool add(std::uint64_t id, std::uint32_t i, std::uint32_t* previous) {
-    if (dense_.empty()) {
-      auto [it, inserted] = sparse_.emplace(id, i);
-      *previous = it->second;
-      return inserted;
-    }
-    std::uint32_t& slot = dense_[id - min_];  // init() saw every id: in range
-    if (slot != 0) {
-      *previous = slot - 1;
-      return false;
-    }
-    slot = i + 1;
-    return true;
-  }
-  bool find(std::uint64_t id, std::uint32_t* i) const {
-    if (dense_.empty()) {
-      auto it = sparse_.find(id);
-      if (it == sparse_.end()) return false;
-      *i = it->second;
-      return true;
-    }
-    if (id < min_ || id - min_ >= dense_.size() || dense_[id - min_] == 0) return false;
-    *i = dense_[id - min_] - 1;
-    return true;
-  }
-
- private:
-  std::uint64_t min_ = 0;
-  std::vector<std::uint32_t> dense_;  // index + 1; 0 = no such id
-  std::unordered_map<std::uint64_t, std::uint32_t> sparse_;
-};
-
 class Checker {
  public:
   explicit Checker(std::size_t max_problems) : max_(max_problems == 0 ? 1 : max_problems) {}
 
   std::vector<std::string> problems;
   bool hit_limit = false;
+  TaskletIds& tasklet_ids() noexcept { return tasklet_index_; }
+  // Where to copy the records read (thaw), or null.
+  Validated* record = nullptr;
 
   void run(Snapshot::Reader s) {
     channel_count_ = s.getChannels().size();
@@ -237,8 +189,12 @@ class Checker {
 
   void check_tasklets(Snapshot::Reader s) {
     auto tasklets = s.getTasklets();
-    tasklet_index_.init(s);
+    tasklet_index_.init(tasklets.size());
     waits_.resize(tasklets.size());
+    if (record) {
+      record->tasklets.reserve(tasklets.size());
+      record->frames.reserve(tasklets.size());
+    }
     std::uint32_t first_off_queue = kNone32;  // first tasklet that is neither new nor runnable
     for (std::uint32_t i = 0; i < tasklets.size(); ++i) {
       auto t = tasklets[i];
@@ -247,7 +203,11 @@ class Checker {
       if (!tasklet_index_.add(t.getId(), i, &previous)) {
         report(path() + ".id = " + std::to_string(t.getId()) + " repeats " + item("tasklets", previous) + ".id");
       }
-      check_text(t.getName(), kMaxNameBytes, false, [&] { return path() + ".name"; });
+      capnp::Text::Reader name;  // a null pointer reads as empty: skip the fetch
+      if (t.hasName()) {
+        name = t.getName();
+        check_text(name, kMaxNameBytes, false, [&] { return path() + ".name"; });
+      }
       int priority = t.getPriority();
       if (priority < -16 || priority > 15) report(path() + ".priority = " + std::to_string(priority) + " is outside -16..15");
 
@@ -267,18 +227,37 @@ class Checker {
       if (t.getInterrupted() && state != Tasklet::State::PAUSED) {
         report(path() + ".interrupted is set but the state is " + state_name(state) + " (interrupted tasklets are paused)");
       }
-      check_wait(t, i, blocked, path);
+      std::int64_t sleep_ns = -1;
+      check_wait(t, i, blocked, path, &sleep_ns);
+      const std::size_t first_frame = record ? record->frames.size() : 0;
       check_frames(t, path);
-      if (t.getHasSlot()) {
-        check_value(t.getSlot(), kNone32, [&] { return path() + ".slot"; });
+      std::uint32_t slot_type = 0, slot_bytes = 0;
+      const bool has_slot = t.getHasSlot();
+      if (has_slot) {
+        auto slot = t.getSlot();
+        check_value(slot, kNone32, [&] { return path() + ".slot"; });
+        slot_type = slot.getType();
+        slot_bytes = slot.getArchiveBytes();
       } else if (t.hasSlot() && t.getSlot().getArchiveBytes() != 0) {
         report(path() + ".slot.archiveBytes = " + std::to_string(t.getSlot().getArchiveBytes()) + " but hasSlot is false");
+      }
+      if (record) {
+        using V = ValidatedTasklet;
+        const bool extra = sleep_ns >= 0 || has_slot || name.size() > 0;
+        const auto bits = static_cast<std::uint8_t>(
+            (t.getAtomic() ? V::kAtomic : 0) | (t.getBlockTrap() ? V::kBlockTrap : 0) |
+            (t.getStarted() ? V::kStarted : 0) | (t.getInterrupted() ? V::kInterrupted : 0) |
+            (sleep_ns >= 0 ? V::kSleeps : 0) | (has_slot ? V::kHasSlot : 0) | (extra ? V::kExtra : 0));
+        record->tasklets.push_back({t.getId(), static_cast<std::uint32_t>(record->frames.size() - first_frame), state,
+                                    static_cast<std::int8_t>(priority), bits});
+        if (extra) record->extras.push_back({i, slot_type, slot_bytes, sleep_ns < 0 ? 0 : sleep_ns, view(name)});
       }
     }
   }
 
+  // Sets *sleep_ns to the time left of a sleep wait.
   template <typename Path>
-  void check_wait(Tasklet::Reader t, std::uint32_t i, bool blocked, Path&& path) {
+  void check_wait(Tasklet::Reader t, std::uint32_t i, bool blocked, Path&& path, std::int64_t* sleep_ns) {
     auto wait = t.getWait();
     auto not_blocked = [&](const char* kind) {
       if (!blocked) report(path() + ".wait is " + kind + " but the state is " + state_name(t.getState()) + " (only blocked tasklets wait)");
@@ -299,6 +278,7 @@ class Checker {
       case Tasklet::Wait::SLEEP:
         not_blocked("sleep");
         if (wait.getSleep() < 0) report(path() + ".wait.sleep = " + std::to_string(wait.getSleep()) + " is negative");
+        *sleep_ns = wait.getSleep();
         return;
     }
     report(path() + ".wait has unknown kind " + std::to_string(static_cast<unsigned>(wait.which())));
@@ -325,8 +305,13 @@ class Checker {
       if (!started && rp != 0) report(fpath() + ".resumePoint = " + std::to_string(rp) + " but the tasklet has not started (expected 0)");
       if (k == 0 && f.getCatchesChild()) report(fpath() + ".catchesChild is set on the innermost frame, which has no callee");
       archive_sum_ += f.getArchiveBytes();
+      if (record) {
+        record->frames.push_back({type, f.getArchiveBytes(), static_cast<std::uint16_t>(rp), f.getCatchesChild()});
+      }
+      // No values (the archive describes the fields: format 2) or one per field.
+      if (!f.hasFields()) continue;  // the usual case in format 2: no list to fetch
       auto fields = f.getFields();
-      if (type < field_counts_.size() && fields.size() != field_counts_[type]) {
+      if (type < field_counts_.size() && fields.size() != 0 && fields.size() != field_counts_[type]) {
         report(fpath() + ".fields has " + plural(fields.size(), "value") + " but its frame type (frameTypes[" +
                std::to_string(type) + "]) lists " + plural(field_counts_[type], "field"));
       }
@@ -336,6 +321,10 @@ class Checker {
 
   void check_channels(Snapshot::Reader s) {
     auto channels = s.getChannels();
+    if (record) {
+      record->waiters.reserve(waits_.size());
+      record->waiter_ends.reserve(channels.size());
+    }
     std::unordered_map<std::uint64_t, std::uint32_t> by_id;
     by_id.reserve(channels.size());
     for (std::uint32_t c = 0; c < channels.size(); ++c) {
@@ -357,6 +346,7 @@ class Checker {
       }
       for (std::uint32_t b = 0; b < buffer.size(); ++b) check_value(buffer[b], value_type, [&] { return path() + "." + item("buffer", b); });
       check_waiters(ch, c, buffer.size(), path);
+      if (record) record->waiter_ends.push_back(static_cast<std::uint32_t>(record->waiters.size()));
     }
     for (std::uint32_t i = 0; i < waits_.size(); ++i) {
       const ChannelWait& w = waits_[i];
@@ -389,6 +379,7 @@ class Checker {
         continue;
       }
       wait.named_by = (std::uint64_t{c} << 32) | k;
+      if (record) record->waiters.push_back(ti << 1 | (sending ? 1u : 0u));
       if (wait.kind == ChannelWait::kNoChannel) {
         report(wpath() + " names " + who() + ", which does not wait on a channel");
       } else if (wait.channel != c) {
@@ -435,6 +426,19 @@ Checker run_checker(Snapshot::Reader s, std::size_t max_problems) {
 void validate_snapshot(Snapshot::Reader snapshot, std::string_view source_name) {
   Checker checker = run_checker(snapshot, 1);
   if (!checker.problems.empty()) throw SnapshotCorrupt(std::string(source_name) + ": " + checker.problems.front());
+}
+
+void validate_snapshot(Snapshot::Reader snapshot, std::string_view source_name, Validated& out) {
+  Checker checker(1);
+  checker.record = &out;
+  try {
+    checker.run(snapshot);
+  } catch (const Stop&) {
+  } catch (const kj::Exception& e) {
+    checker.problems.push_back(std::string("malformed Cap'n Proto message: ") + e.getDescription().cStr());
+  }
+  if (!checker.problems.empty()) throw SnapshotCorrupt(std::string(source_name) + ": " + checker.problems.front());
+  out.ids = std::move(checker.tasklet_ids());
 }
 
 std::vector<std::string> check_snapshot(Snapshot::Reader snapshot, std::size_t max_problems) {

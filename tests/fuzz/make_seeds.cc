@@ -46,7 +46,7 @@ persist::Snapshot small_snapshot(persist::Compression compression) {
   return persist::freeze(s, {.container = {.compression = compression}, .interrupted = t.get()});
 }
 
-bool write(const std::filesystem::path& path, char mode, const std::string& bytes) {
+bool write(const std::filesystem::path& path, char mode, std::string_view bytes) {
   std::ofstream out(path, std::ios::binary);
   out.put(mode);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

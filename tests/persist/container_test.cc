@@ -137,7 +137,7 @@ TEST(Container, RoundTripUncompressed) {
   EXPECT_EQ(file.substr(0, 8), "STASISNP");
 
   DecodedContainer d = decode_container(file);
-  EXPECT_EQ(d.info.version, 1);
+  EXPECT_EQ(d.info.version, 2);
   EXPECT_EQ(d.info.header_bytes, 48);
   EXPECT_EQ(d.info.flags, 0u);
   EXPECT_FALSE(d.info.compressed);
@@ -295,9 +295,25 @@ TEST(Container, FutureVersionNamesBothVersions) {
   put_le(file, 8, 7, 2);
   std::string msg = error_of<SnapshotVersionError>([&] { decode_container(file); });
   EXPECT_NE(msg.find("version 7"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("reads version 1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("reads versions 1 to 2"), std::string::npos) << msg;
+  put_le(file, 8, 3, 2);  // the first version after this library's
+  msg = error_of<SnapshotVersionError>([&] { decode_container(file); });
+  EXPECT_NE(msg.find("version 3"), std::string::npos) << msg;
   put_le(file, 8, 0, 2);
   error_of<SnapshotFormatError>([&] { decode_container(file); });
+}
+
+// Format 1 files (every frame record carries its field values, as the fixture's
+// do) still load.
+TEST(Container, Version1FilesStillLoad) {
+  auto m = make_fixture_message();
+  std::string file = encode(*m);
+  put_le(file, 8, 1, 2);
+  fix_checksum(file);
+  DecodedContainer d = decode_container(file);
+  EXPECT_EQ(d.info.version, 1);
+  MessageView view = MessageView::from_bytes(file);
+  EXPECT_NO_THROW(validate_snapshot(view.root()));
 }
 
 TEST(Container, UnknownFlagBitsAreAVersionError) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "child_process.h"
 #include "persist_frames.h"
@@ -149,6 +150,58 @@ TEST(FreezeThaw, DeepFrameChainsAndBothCompressionPaths) {
     });
     EXPECT_EQ(got, "17711");
   }
+}
+
+// Freeze writes the field archive into room it estimates from the field count
+// (and builds the file around it in place); an archive far larger than that
+// estimate takes the slower path through a separate buffer and must round-trip
+// the same, with either compression.
+TEST(FreezeThaw, ArchiveLargerThanItsEstimateRoundTrips) {
+  for (Compression c : {Compression::kNone, Compression::kZstd}) {
+    Channel<std::int64_t> in({.name = "in"});
+    Scheduler s;
+    std::vector<std::int64_t> seen(200000);
+    for (std::size_t i = 0; i < seen.size(); ++i) seen[i] = static_cast<std::int64_t>(i * 7);
+    s.spawn(WeightedSum{.in = &in, .n = 1, .seen = seen}, {.name = "big"});
+    s.spawn(WeightedSum{.in = &in, .n = 1}, {.name = "small"});
+    s.run_until([&] { return s.blocked_count() == 2; });
+    Snapshot snap = persist::freeze(s, {.container = {.compression = c}});
+    EXPECT_GT(snap.stats().archive_bytes, seen.size() * sizeof(std::int64_t));
+    EXPECT_EQ(snap.stats().compressed, c == Compression::kZstd);
+    std::string got = run_in_child([&] {
+      Scheduler s2;
+      persist::Thawed restored = thaw(snap, s2);
+      auto* big = static_cast<const WeightedSum*>(restored.find("big")->top_frame());
+      auto* small = static_cast<const WeightedSum*>(restored.find("small")->top_frame());
+      return big->seen == seen && small->seen.empty() && big->in == small->in ? std::string("same") : std::string("differs");
+    });
+    EXPECT_EQ(got, "same");
+  }
+}
+
+// by_snapshot_id finds a restored tasklet by the id it had in the snapshot, whether
+// the thaw kept the ids (a fresh scheduler) or gave new ones (a second thaw).
+TEST(FreezeThaw, BySnapshotIdWithKeptAndNewIds) {
+  Channel<std::int64_t> in({.name = "in"});
+  Scheduler s;
+  TaskletRef a = s.spawn(WeightedSum{.in = &in, .n = 1}, {.name = "a"});
+  TaskletRef b = s.spawn(WeightedSum{.in = &in, .n = 1}, {.name = "b"});
+  s.run_until([&] { return s.blocked_count() == 2; });
+  Snapshot snap = persist::freeze(s, {});
+  const std::uint64_t id_a = a->id(), id_b = b->id();
+  std::string got = run_in_child([&] {
+    Scheduler s2;
+    persist::Thawed kept = thaw(snap, s2);
+    persist::Thawed renumbered = thaw(snap, s2);  // the scheduler has tasklets now: new ids
+    std::string out;
+    for (const persist::Thawed* t : {&kept, &renumbered}) {
+      TaskletRef ra = t->by_snapshot_id(id_a), rb = t->by_snapshot_id(id_b);
+      out += (ra && rb ? std::string(ra->name()) + std::string(rb->name()) : std::string("missing")) +
+             (ra && ra->id() == id_a ? "=" : "+") + (t->by_snapshot_id(id_a + id_b + 100) ? "?" : "") + " ";
+    }
+    return out;
+  });
+  EXPECT_EQ(got, "ab= ab+ ");
 }
 
 TEST(FreezeThaw, SleepingTaskletKeepsItsRemainingTime) {

@@ -251,7 +251,7 @@ TEST(HostileSnapshot, BaseSnapshotsAreRealisticAndRun) {
 TEST(HostileSnapshot, TruncatedAtEveryHeaderOffsetAndAcrossTheFile) {
   CorpusResult r = run_corpus([](Corpus& c) {
     for (const Snapshot* snap : {&bases().plain, &bases().zstd}) {
-      const std::string& bytes = snap->bytes();
+      const std::string bytes(snap->bytes());
       const char* kind = snap == &bases().plain ? "plain" : "zstd";
       std::vector<std::size_t> lengths;
       for (std::size_t n = 0; n <= persist::kHeaderBytes; ++n) lengths.push_back(n);
@@ -276,7 +276,7 @@ TEST(HostileSnapshot, RandomByteFlipsOfTheFileAreRefused) {
     for (const Snapshot* snap : {&bases().plain, &bases().zstd}) {
       const char* kind = snap == &bases().plain ? "plain" : "zstd";
       for (int i = 0; i < 1000; ++i) {
-        std::string bytes = flip_bytes(snap->bytes(), 0, snap->bytes().size(), rng);
+        std::string bytes = flip_bytes(std::string(snap->bytes()), 0, snap->bytes().size(), rng);
         if (bytes == snap->bytes()) continue;
         // The checksum covers every byte but itself, and a changed checksum no longer matches.
         c.check(std::string(kind) + " file flip " + std::to_string(i), Snapshot(bytes), /*must_reject=*/true);

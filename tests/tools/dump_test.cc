@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <functional>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -20,6 +22,9 @@
 
 #include "../support/subprocess.h"
 #include "../persist/snapshot_fixture.h"
+#include "stasis/persist/persistent_frame.h"
+#include "stasis/persist/snapshot.h"
+#include "stasis/stasis.h"
 
 extern char** environ;
 
@@ -145,7 +150,7 @@ TEST_F(Dump, Info) {
   for (const std::string& file : {fixture_, zstd_}) {
     Result r = dump({"info", file});
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_TRUE(contains(r.out, "format           version 1, header 48 bytes")) << r.out;
+    EXPECT_TRUE(contains(r.out, "format           version 2, header 48 bytes")) << r.out;
     EXPECT_TRUE(contains(r.out, "producer         fixture (pid 4242) on testhost")) << r.out;
     EXPECT_TRUE(contains(r.out, "platform         x86_64, little-endian, 64-bit pointers, 64-bit long")) << r.out;
     EXPECT_TRUE(contains(r.out, "created          2024-05-01T12:00:00.123456789Z")) << r.out;
@@ -314,7 +319,7 @@ TEST_F(Dump, DotHasTheWaitEdges) {
 TEST_F(Dump, VerifyExitCodes) {
   Result ok = dump({"verify", zstd_});
   EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
-  EXPECT_EQ(ok.out, zstd_ + ": OK (format 1, zstd, 4 tasklets, 5 frames, 3 channels, 140 archive bytes)\n");
+  EXPECT_EQ(ok.out, zstd_ + ": OK (format 2, zstd, 4 tasklets, 5 frames, 3 channels, 140 archive bytes)\n");
 
   Result bad = dump({"verify", invalid_});
   EXPECT_EQ(bad.code, 1);
@@ -397,6 +402,246 @@ TEST_F(Dump, DamagedFilesNeverCrashAnyCommand) {
       EXPECT_LE(r.code, 2) << r.err;
       if (r.code == 2) EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
       else EXPECT_TRUE(r.err.empty()) << r.err;
+    }
+  }
+}
+
+
+// --- Field values decoded from the archive (format 2) ---
+
+// Every field is decodable from the archive: the frame record carries no values.
+struct DumpDecoded : Frame<DumpDecoded> {
+  Channel<std::int64_t>* in = nullptr;
+  std::uint64_t id = 7;
+  std::int32_t small = -3;
+  std::int8_t tiny = -1;
+  std::uint16_t port = 65535;
+  double ratio = 0.25;
+  float scale = 1.5f;
+  bool done = true;
+  std::string label = "a\"b\n";
+  std::vector<std::int16_t> history = {1, -2, 3};
+  std::vector<double> weights = {0.5, 2};
+  std::array<Channel<std::int64_t>*, 2> pair{};
+  std::vector<Channel<std::int64_t>*> outs;
+  std::vector<std::uint8_t> many = std::vector<std::uint8_t>(20, 9);
+  std::int64_t got = 0;
+  STASIS_FIELDS(in, id, small, tiny, port, ratio, scale, done, label, history, weights, pair, outs, many, got)
+  Step run(Ctx& cx) {
+    STASIS_BEGIN(cx);
+    STASIS_RECEIVE(cx, *in, got);
+    STASIS_END(cx);
+  }
+};
+STASIS_PERSISTENT_FRAME(DumpDecoded, "test.dump.Decoded", 1);
+
+// Fields the archive alone cannot describe (a vector of strings carries Boost class
+// information; an enum has no recorded encoding): each record carries the values.
+enum class DumpMode : std::int32_t { kOff, kOn };
+struct DumpDescribed : Frame<DumpDescribed> {
+  Channel<std::int64_t>* in = nullptr;
+  std::vector<std::string> words = {"x", "y"};
+  DumpMode mode = DumpMode::kOn;
+  std::int64_t got = 0;
+  STASIS_FIELDS(in, words, mode, got)
+  Step run(Ctx& cx) {
+    STASIS_BEGIN(cx);
+    STASIS_RECEIVE(cx, *in, got);
+    STASIS_END(cx);
+  }
+};
+STASIS_PERSISTENT_FRAME(DumpDescribed, "test.dump.Described", 1);
+
+static_assert(persist::kArchiveDecodable<std::vector<double>>);
+static_assert(!persist::kArchiveDecodable<std::vector<std::string>>);
+static_assert(!persist::kArchiveDecodable<std::vector<bool>>);
+static_assert(!persist::kArchiveDecodable<DumpMode>);
+static_assert(!persist::kArchiveDecodable<char>);
+
+class DumpArchive : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto in = std::make_unique<Channel<std::int64_t>>(ChannelOptions{.name = "in"});
+    auto other = std::make_unique<Channel<std::int64_t>>(ChannelOptions{.name = "other"});
+    in_id_ = in->id();
+    other_id_ = other->id();
+    {
+      Scheduler sched;
+      DumpDecoded d;
+      d.in = in.get();
+      d.pair = {other.get(), nullptr};
+      d.outs = {other.get(), in.get(), nullptr};
+      decoded_id_ = sched.spawn(std::move(d))->id();
+      DumpDescribed e;
+      e.in = in.get();
+      described_id_ = sched.spawn(std::move(e))->id();
+      sched.run_until([&] { return sched.blocked_count() == 2; });
+      persist::Snapshot snap = persist::freeze(sched, {.container = {.compression = persist::Compression::kNone}});
+      bytes_ = std::string(snap.bytes());
+      path_ = write_temp_file("archive-fields.snap", bytes_);
+    }
+  }
+
+  // The snapshot with `edit` applied to its message (archive bytes, records).
+  static std::string edited(const std::function<void(Snapshot::Builder)>& edit) {
+    persist::MessageView view = persist::MessageView::from_bytes(bytes_);
+    capnp::MallocMessageBuilder b;
+    b.setRoot(view.root());
+    edit(b.getRoot<Snapshot>());
+    return persist::encode_container(b, {persist::Compression::kNone});
+  }
+
+  // Where the frame of the tasklet with id `id` starts in the archive, and its index.
+  static std::pair<std::size_t, unsigned> frame_offset(Snapshot::Reader s, std::uint64_t id) {
+    std::size_t offset = 0;
+    auto tasklets = s.getTasklets();
+    for (unsigned i = 0; i < tasklets.size(); ++i) {
+      if (tasklets[i].getId() == id) return {offset, i};
+      for (auto f : tasklets[i].getFrames()) offset += f.getArchiveBytes();
+      if (tasklets[i].getHasSlot()) offset += tasklets[i].getSlot().getArchiveBytes();
+    }
+    ADD_FAILURE() << "no tasklet " << id;
+    return {0, 0};
+  }
+
+  static inline std::string bytes_, path_;
+  static inline std::uint64_t in_id_ = 0, other_id_ = 0, decoded_id_ = 0, described_id_ = 0;
+};
+
+TEST_F(DumpArchive, RecordsCarryValuesOnlyWhereTheArchiveCannotDescribeThem) {
+  persist::MessageView view = persist::MessageView::from_bytes(bytes_);
+  for (auto t : view.root().getTasklets()) {
+    auto frame = t.getFrames()[0];
+    std::string type = view.root().getFrameTypes()[frame.getType()].getName().cStr();
+    if (type == "test.dump.Decoded") {
+      EXPECT_EQ(frame.getFields().size(), 0u);
+    } else if (type == "test.dump.Described") {
+      EXPECT_EQ(frame.getFields().size(), 4u);
+    }
+  }
+}
+
+TEST_F(DumpArchive, ShowDecodesFieldsFromTheArchive) {
+  Result r = dump({"show", path_, std::to_string(decoded_id_), "--types"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string in = "channel #" + std::to_string(in_id_) + " 'in'";
+  const std::string other = "#" + std::to_string(other_id_), self = "#" + std::to_string(in_id_);
+  EXPECT_TRUE(contains(r.out,
+                       "  in      = " + in + "  [channel<i64>]\n"
+                       "  id      = 7  [u64]\n"
+                       "  small   = -3  [i32]\n"
+                       "  tiny    = -1  [i8]\n"
+                       "  port    = 65535  [u16]\n"
+                       "  ratio   = 0.25  [f64]\n"
+                       "  scale   = 1.5  [f32]\n"
+                       "  done    = true  [bool]\n"
+                       "  label   = \"a\\\"b\\n\"  [string]\n"
+                       "  history = [1, -2, 3]  [vector<i16>]\n"
+                       "  weights = [0.500000, 2.000000]  [vector<f64>]\n"
+                       "  pair    = [" + other + ", null]  [array<channel<i64>,2>]\n"
+                       "  outs    = [" + other + ", " + self + ", null]  [vector<channel<i64>>]\n"
+                       "  many    = [9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, ...] (20 items)  [vector<u8>]\n"
+                       "  got     = 0  [i64]\n"))
+      << r.out;
+  r = dump({"show", path_, std::to_string(described_id_)});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "  in    = " + in + "\n  words = [\"x\", \"y\"]\n  mode  = 1\n  got   = 0\n")) << r.out;
+}
+
+TEST_F(DumpArchive, JsonDotAndDiffUseTheDecodedFields) {
+  Result r = dump({"json", path_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::string tasklets_line;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (contains(line, "test.dump.Decoded") && contains(line, "\"fields\"")) tasklets_line = line;
+  }
+  ASSERT_FALSE(tasklets_line.empty()) << r.out;
+  if (tasklets_line.back() == ',') tasklets_line.pop_back();
+  auto t = nlohmann::json::parse(tasklets_line);
+  auto fields = t["frames"][0]["fields"];
+  ASSERT_EQ(fields.size(), 15u);
+  EXPECT_EQ(fields[0]["kind"], "channel");
+  EXPECT_EQ(fields[0]["channelId"], in_id_);
+  EXPECT_EQ(fields[1]["kind"], "uint");
+  EXPECT_EQ(fields[1]["value"], 7);
+  EXPECT_EQ(fields[2]["kind"], "int");
+  EXPECT_EQ(fields[2]["value"], -3);
+  EXPECT_EQ(fields[5]["kind"], "float");
+  EXPECT_EQ(fields[5]["value"], 0.25);
+  EXPECT_EQ(fields[7]["value"], true);
+  EXPECT_EQ(fields[8]["kind"], "text");
+  EXPECT_EQ(fields[8]["value"], "a\"b\n");
+  EXPECT_EQ(fields[9]["kind"], "other");
+  EXPECT_EQ(fields[9]["value"], "[1, -2, 3]");
+
+  r = dump({"dot", path_, "--fields"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "t" + std::to_string(decoded_id_) + " -> c" + std::to_string(in_id_) +
+                                  " [style=dashed, label=\"in\"];"))
+      << r.out;
+
+  // id 7 -> 8 in the archive: diff reports the decoded field.
+  auto [offset, index] = frame_offset(persist::MessageView::from_bytes(bytes_).root(), decoded_id_);
+  std::string changed = write_temp_file("archive-changed.snap", edited([&, offset = offset](Snapshot::Builder s) {
+    s.getArchive()[offset + 4] = 8;  // after the channel index
+  }));
+  r = dump({"diff", path_, changed});
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_TRUE(contains(r.out, "test.dump.Decoded: field id: 7 -> 8")) << r.out;
+}
+
+// The archive is untrusted: a bad length, a bad bool or a record that ends early
+// shows as "<TYPE: ...>" for that field and the ones after it, never a crash or a
+// read outside the frame's bytes.
+TEST_F(DumpArchive, BadArchiveBytesShowAsUndecodedFields) {
+  auto [offset, index] = frame_offset(persist::MessageView::from_bytes(bytes_).root(), decoded_id_);
+  const std::string id = std::to_string(decoded_id_);
+  // The label's length (after in 4, id 8, small 4, tiny 1, port 2, ratio 8, scale 4, done 1).
+  std::string huge = write_temp_file("archive-huge.snap", edited([&, offset = offset](Snapshot::Builder s) {
+    for (int k = 0; k < 8; ++k) s.getArchive()[offset + 32 + k] = 0xff;
+  }));
+  Result r = dump({"show", huge, id});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "  done    = true\n  label   = <string: ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "bytes that do not decode as one>\n  history = <vector<i16>: not decoded>\n")) << r.out;
+
+  std::string bad_bool = write_temp_file("archive-bool.snap", edited([&, offset = offset](Snapshot::Builder s) {
+    s.getArchive()[offset + 31] = 2;
+  }));
+  r = dump({"show", bad_bool, id});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "  done    = <bool: ")) << r.out;
+
+  // A record claiming fewer bytes (--no-check: the sizes no longer add up).
+  std::string short_record = write_temp_file("archive-short.snap", edited([&, index = index](Snapshot::Builder s) {
+    s.getTasklets()[index].getFrames()[0].setArchiveBytes(10);
+  }));
+  r = dump({"show", short_record, id, "--no-check"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "  id      = <u64: 6 bytes that do not decode as one>\n")) << r.out;
+  // One claiming more bytes than the archive has.
+  std::string long_record = write_temp_file("archive-long.snap", edited([&, index = index](Snapshot::Builder s) {
+    s.getTasklets()[index].getFrames()[0].setArchiveBytes(0xfffffff0u);
+  }));
+  r = dump({"show", long_record, id, "--no-check"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "lie outside the archive>")) << r.out;
+
+  // Random damage to the archive bytes: every command ends cleanly.
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 3; ++round) {
+    std::string path = write_temp_file("archive-damaged" + std::to_string(round) + ".snap",
+                                       edited([&](Snapshot::Builder s) {
+                                         auto a = s.getArchive();
+                                         for (int d = 0; d < 6; ++d) a[rng() % a.size()] = static_cast<capnp::byte>(rng());
+                                       }));
+    for (const auto& args : std::vector<std::vector<std::string>>{
+             {"show", path, id}, {"json", path}, {"dot", path, "--fields"}, {"diff", path_, path}}) {
+      Result d = dump(args);
+      SCOPED_TRACE(args[0] + " " + path);
+      EXPECT_LE(d.code, 1) << d.err;
+      EXPECT_TRUE(d.err.empty()) << d.err;
     }
   }
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "fields.h"
 #include "loaded.h"
 #include "render.h"
 
@@ -25,10 +26,11 @@ class Differ {
 
   void run() {
     frame_types();
-    for (auto ta : a_.tasklets) {
+    for (std::uint32_t i = 0; i < a_.tasklets.size(); ++i) {
+      auto ta = a_.tasklets[i];
       auto j = b_.find_tasklet(ta.getId());
       if (!j) report(tasklet_label(ta) + ": removed");
-      else tasklet(ta, b_.tasklets[*j]);
+      else tasklet(i, *j);
     }
     for (auto tb : b_.tasklets) {
       if (!a_.find_tasklet(tb.getId())) {
@@ -77,7 +79,8 @@ class Differ {
     return t.getHasSlot() ? value_text(s, t.getSlot()) : "-";
   }
 
-  void tasklet(schema::Tasklet::Reader ta, schema::Tasklet::Reader tb) {
+  void tasklet(std::uint32_t i, std::uint32_t j) {
+    auto ta = a_.tasklets[i], tb = b_.tasklets[j];
     std::string label = tasklet_label(ta);
     changed(label, "name", single_quoted(text_view(ta.getName())), single_quoted(text_view(tb.getName())));
     changed(label, "state", state_text(ta.getState()), state_text(tb.getState()));
@@ -86,17 +89,18 @@ class Differ {
     changed(label, "flags", tasklet_flags_text(ta), tasklet_flags_text(tb));
     changed(label, "wait", wait_text(a_, ta), wait_text(b_, tb));
     changed(label, "slot", slot_text(a_, ta), slot_text(b_, tb));
-    frames(label, ta.getFrames(), tb.getFrames());
+    frames(label, i, j);
   }
 
-  void frames(const std::string& label, capnp::List<schema::Frame>::Reader fa, capnp::List<schema::Frame>::Reader fb) {
+  void frames(const std::string& label, std::uint32_t i, std::uint32_t j) {
+    auto fa = a_.tasklets[i].getFrames(), fb = b_.tasklets[j].getFrames();
     changed(label, "frame depth", std::to_string(fa.size()), std::to_string(fb.size()));
     std::uint32_t common = std::min(fa.size(), fb.size());
     for (std::uint32_t k = 0; k < common; ++k) {
       std::uint32_t ia = fa.size() - 1 - k, ib = fb.size() - 1 - k;
       std::string name = ia == ib ? "frames[" + std::to_string(ia) + "]"
                                   : "frames[" + std::to_string(ia) + "->" + std::to_string(ib) + "]";
-      frame(label + ": " + name, fa[ia], fb[ib]);
+      frame(label + ": " + name, fa[ia], fb[ib], frame_fields(a_, i, ia), frame_fields(b_, j, ib));
     }
     for (std::uint32_t ib = 0; ib + common < fb.size(); ++ib) {
       report(label + ": frames[" + std::to_string(ib) + "] " + frame_type_text(b_, fb[ib].getType()) + " added");
@@ -110,7 +114,8 @@ class Differ {
     return type < s.types.size() ? escaped(s.types[type].name) : frame_type_text(s, type);
   }
 
-  void frame(const std::string& where, schema::Frame::Reader fa, schema::Frame::Reader fb) {
+  void frame(const std::string& where, schema::Frame::Reader fa, schema::Frame::Reader fb,
+             const std::vector<FieldValue>& fields_a, const std::vector<FieldValue>& fields_b) {
     std::uint32_t ta = fa.getType(), tb = fb.getType();
     std::string na = type_name(a_, ta), nb = type_name(b_, tb);
     if (na != nb) {
@@ -120,7 +125,6 @@ class Differ {
     std::string prefix = where + " " + na;
     changed(prefix, "resume point", std::to_string(fa.getResumePoint()), std::to_string(fb.getResumePoint()));
     changed(prefix, "catches child", yes_no(fa.getCatchesChild()), yes_no(fb.getCatchesChild()));
-    auto fields_a = fa.getFields(), fields_b = fb.getFields();
     std::unordered_map<std::string, std::uint32_t> index_a;
     for (std::uint32_t k = 0; k < fields_a.size(); ++k) index_a.emplace(field_name(a_, ta, k), k);
     std::vector<bool> matched(fields_a.size(), false);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "fields.h"
 #include "loaded.h"
 #include "render.h"
 
@@ -82,11 +83,13 @@ int run_dot(const DotOptions& o, std::ostream& out) {
       }
       if (!o.fields) continue;
       std::set<std::tuple<std::uint32_t, std::string>> seen;
-      for (auto f : t.getFrames()) {
-        auto fields = f.getFields();
+      auto frames = t.getFrames();
+      for (std::uint32_t fi = 0; fi < frames.size(); ++fi) {
+        auto f = frames[fi];
+        std::vector<FieldValue> fields = frame_fields(s, i, fi);
         for (std::uint32_t k = 0; k < fields.size(); ++k) {
-          if (!fields[k].isChannel()) continue;
-          std::uint32_t index = fields[k].getChannel();
+          if (fields[k].kind != FieldValue::kChannel) continue;
+          std::uint32_t index = fields[k].channel;
           std::string name = field_name(s, f.getType(), k);
           if (!seen.emplace(index, name).second) continue;
           std::string target = channel_node(index);

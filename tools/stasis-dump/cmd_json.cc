@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "fields.h"
 #include "loaded.h"
 #include "render.h"
 
@@ -97,26 +98,27 @@ Json wait_json(const Loaded& s, schema::Tasklet::Reader t) {
   return {{"kind", "unknown"}, {"which", static_cast<unsigned>(w.which())}};
 }
 
-Json field_json(const Loaded& s, std::uint32_t type, std::uint32_t k, schema::Field::Reader f) {
+Json field_json(const Loaded& s, std::uint32_t type, std::uint32_t k, const FieldValue& f) {
   Json j = {{"name", k < (type < s.types.size() ? s.types[type].field_names.size() : 0)
                          ? Json(s.types[type].field_names[k])
                          : Json(nullptr)}};
-  switch (f.which()) {
-    case schema::Field::INT: j["kind"] = "int"; j["value"] = f.getInt(); break;
-    case schema::Field::UINT: j["kind"] = "uint"; j["value"] = f.getUint(); break;
-    case schema::Field::FLOAT: j["kind"] = "float"; j["value"] = f.getFloat(); break;
-    case schema::Field::BOOL: j["kind"] = "bool"; j["value"] = f.getBool(); break;
-    case schema::Field::TEXT: j["kind"] = "text"; j["value"] = str(f.getText()); break;
-    case schema::Field::CHANNEL: {
-      Json ref = channel_ref(s, "kind", "channel", f.getChannel());
+  switch (f.kind) {
+    case FieldValue::kInt: j["kind"] = "int"; j["value"] = f.i; break;
+    case FieldValue::kUint: j["kind"] = "uint"; j["value"] = f.u; break;
+    case FieldValue::kFloat: j["kind"] = "float"; j["value"] = f.f; break;
+    case FieldValue::kBool: j["kind"] = "bool"; j["value"] = f.b; break;
+    case FieldValue::kText: j["kind"] = "text"; j["value"] = f.text; break;
+    case FieldValue::kChannel: {
+      Json ref = channel_ref(s, "kind", "channel", f.channel);
       j["kind"] = "channel";
       j["value"] = ref["channel"];
       if (ref.contains("channelId")) j["channelId"] = ref["channelId"];
       break;
     }
-    case schema::Field::NULL_: j["kind"] = "null"; j["value"] = nullptr; break;
-    case schema::Field::OTHER: j["kind"] = "other"; j["value"] = str(f.getOther()); break;
-    default: j["kind"] = "unknown"; j["value"] = nullptr; break;
+    case FieldValue::kNull: j["kind"] = "null"; j["value"] = nullptr; break;
+    case FieldValue::kOther: j["kind"] = "other"; j["value"] = f.text; break;
+    case FieldValue::kUndecoded: j["kind"] = "undecoded"; j["value"] = f.text; break;
+    case FieldValue::kUnknown: j["kind"] = "unknown"; j["value"] = nullptr; break;
   }
   return j;
 }
@@ -129,7 +131,7 @@ Json value_json(const Loaded& s, schema::Value::Reader v) {
           {"text", str(v.getText())}};
 }
 
-Json frame_json(const Loaded& s, schema::Frame::Reader f) {
+Json frame_json(const Loaded& s, std::uint32_t tasklet, std::uint32_t k, schema::Frame::Reader f) {
   std::uint32_t type = f.getType();
   bool known = type < s.types.size();
   Json j = {{"type", type},
@@ -139,13 +141,14 @@ Json frame_json(const Loaded& s, schema::Frame::Reader f) {
             {"catchesChild", f.getCatchesChild()},
             {"archiveBytes", f.getArchiveBytes()}};
   Json fields = Json::array();
-  auto list = f.getFields();
-  for (std::uint32_t k = 0; k < list.size(); ++k) fields.push_back(field_json(s, type, k, list[k]));
+  std::vector<FieldValue> list = frame_fields(s, tasklet, k);
+  for (std::uint32_t j = 0; j < list.size(); ++j) fields.push_back(field_json(s, type, j, list[j]));
   j["fields"] = std::move(fields);
   return j;
 }
 
-Json tasklet_json(const Loaded& s, schema::Tasklet::Reader t) {
+Json tasklet_json(const Loaded& s, std::uint32_t index) {
+  auto t = s.tasklets[index];
   Json j = {{"id", t.getId()},
             {"name", str(t.getName())},
             {"priority", t.getPriority()},
@@ -156,7 +159,8 @@ Json tasklet_json(const Loaded& s, schema::Tasklet::Reader t) {
             {"interrupted", t.getInterrupted()},
             {"wait", wait_json(s, t)}};
   Json frames = Json::array();
-  for (auto f : t.getFrames()) frames.push_back(frame_json(s, f));
+  auto list = t.getFrames();
+  for (std::uint32_t k = 0; k < list.size(); ++k) frames.push_back(frame_json(s, index, k, list[k]));
   j["frames"] = std::move(frames);
   j["slot"] = t.getHasSlot() ? value_json(s, t.getSlot()) : Json(nullptr);
   return j;
@@ -226,7 +230,7 @@ int run_json(const JsonOptions& o, std::ostream& out) {
     w.array("frameTypes", s.frame_types.size(), [&](std::size_t i) { return frame_type_json(s.frame_types[i]); });
     w.array("valueTypes", s.value_types.size(),
             [&](std::size_t i) { return Json{{"name", s.value_names[i]}}; });
-    w.array("tasklets", s.tasklets.size(), [&](std::size_t i) { return tasklet_json(s, s.tasklets[i]); });
+    w.array("tasklets", s.tasklets.size(), [&](std::size_t i) { return tasklet_json(s, static_cast<std::uint32_t>(i)); });
     w.array("channels", s.channels.size(), [&](std::size_t i) { return channel_json(s, s.channels[i]); });
     auto archive = s.root.getArchive();
     Json a = {{"size", archive.size()}};

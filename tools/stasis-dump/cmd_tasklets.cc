@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "fields.h"
 #include "loaded.h"
 #include "render.h"
 
@@ -104,7 +105,7 @@ int run_show(const ShowOptions& o, std::ostream& out) {
       if (f.getCatchesChild()) out << ", catches child";
       if (k + 1 == frames.size()) out << " (root)";
       out << '\n';
-      auto fields = f.getFields();
+      std::vector<FieldValue> fields = frame_fields(s, *index, k);
       std::vector<std::string> names;
       std::size_t width = 0;
       for (std::uint32_t j = 0; j < fields.size(); ++j) {
@@ -116,7 +117,7 @@ int run_show(const ShowOptions& o, std::ostream& out) {
         if (o.types) out << "  [" << field_type(s, type, j) << "]";
         out << '\n';
       }
-      if (fields.size() == 0) out << "  (no fields)\n";
+      if (fields.empty()) out << "  (no fields)\n";
     }
   });
   return kExitOk;

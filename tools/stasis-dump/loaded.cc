@@ -31,7 +31,38 @@ Loaded::Loaded(persist::MessageView v) : view(std::move(v)) {
     for (auto v : value_types) value_names.emplace_back(text_view(v.getName()));
     channel_labels.reserve(channels.size());
     for (auto c : channels) channel_labels.push_back(channel_label(c));
+    auto producer = root.getProducer();
+    little_endian = producer.getLittleEndian();
+    const unsigned pointer_bits = producer.getPointerBits();
+    if (pointer_bits == 32 || pointer_bits == 64) {
+      size_bytes = pointer_bits / 8;
+    } else {
+      archive_problem_ = "the producer's pointer size (" + std::to_string(pointer_bits) + " bits) is not 32 or 64";
+    }
+    // Boost archives of library version 6 and later store collection sizes as size_t.
+    if (producer.getBoostArchiveVersion() < 6) {
+      archive_problem_ = "Boost archive version " + std::to_string(producer.getBoostArchiveVersion()) +
+                         " stores sizes in a form this dumper does not decode";
+    }
   });
+}
+
+std::uint64_t Loaded::frame_archive_offset(std::uint32_t tasklet, std::uint32_t frame) const {
+  if (tasklet_archive_offsets_.empty() && tasklets.size() > 0) {
+    persist::with_capnp_errors(source(), [&] {
+      tasklet_archive_offsets_.reserve(tasklets.size());
+      std::uint64_t offset = 0;  // UInt32 sizes of a bounded message: no overflow
+      for (auto t : tasklets) {
+        tasklet_archive_offsets_.push_back(offset);
+        for (auto f : t.getFrames()) offset += f.getArchiveBytes();
+        if (t.getHasSlot()) offset += t.getSlot().getArchiveBytes();
+      }
+    });
+  }
+  std::uint64_t offset = tasklet_archive_offsets_.at(tasklet);
+  auto frames = tasklets[tasklet].getFrames();
+  for (std::uint32_t k = 0; k < frame && k < frames.size(); ++k) offset += frames[k].getArchiveBytes();
+  return offset;
 }
 
 std::optional<std::uint32_t> Loaded::find_tasklet(std::uint64_t id) const {

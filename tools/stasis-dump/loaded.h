@@ -43,8 +43,23 @@ struct Loaded {
   std::vector<std::string> value_names;    // per value type, raw
   std::vector<std::string> channel_labels; // per channel, rendered: "channel #12 'edge'"
 
+  // How the producer's archive stores integers (fields.h decodes frame fields).
+  bool little_endian = true;
+  unsigned size_bytes = 8;  // std::size_t: pointerBits / 8
+  bool archive_readable() const noexcept { return archive_problem_.empty(); }
+  const std::string& archive_unreadable_reason() const noexcept { return archive_problem_; }
+
   const std::string& source() const noexcept { return view.source_name(); }
   std::optional<std::uint32_t> find_tasklet(std::uint64_t id) const;
+
+  // Where the archive bytes of frame `frame` of tasklet `tasklet` start (the
+  // archive order of docs/snapshot-format.md). The per-tasklet offsets are summed
+  // once, on first use: one pass over the tasklets.
+  std::uint64_t frame_archive_offset(std::uint32_t tasklet, std::uint32_t frame) const;
+
+ private:
+  std::string archive_problem_;  // empty: the archive's integers can be decoded
+  mutable std::vector<std::uint64_t> tasklet_archive_offsets_;
 };
 
 // Reads, decodes and (with check) validates `path`. Throws the persist errors:

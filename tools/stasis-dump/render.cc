@@ -149,18 +149,20 @@ std::string field_type(const Loaded& s, std::uint32_t type, std::uint32_t k) {
   return "?";
 }
 
-std::string field_text(const Loaded& s, schema::Field::Reader f) {
-  switch (f.which()) {
-    case schema::Field::INT: return std::to_string(f.getInt());
-    case schema::Field::UINT: return std::to_string(f.getUint());
-    case schema::Field::FLOAT: return double_text(f.getFloat());
-    case schema::Field::BOOL: return f.getBool() ? "true" : "false";
-    case schema::Field::TEXT: return quoted(text_view(f.getText()));
-    case schema::Field::CHANNEL: return channel_label(s, f.getChannel());
-    case schema::Field::NULL_: return "null";
-    case schema::Field::OTHER: return escaped(text_view(f.getOther()));
+std::string field_text(const Loaded& s, const FieldValue& f) {
+  switch (f.kind) {
+    case FieldValue::kInt: return std::to_string(f.i);
+    case FieldValue::kUint: return std::to_string(f.u);
+    case FieldValue::kFloat: return double_text(f.f);
+    case FieldValue::kBool: return f.b ? "true" : "false";
+    case FieldValue::kText: return quoted(f.text);
+    case FieldValue::kChannel: return channel_label(s, f.channel);
+    case FieldValue::kNull: return "null";
+    case FieldValue::kOther:
+    case FieldValue::kUndecoded:
+    case FieldValue::kUnknown: return escaped(f.text);
   }
-  return "<unknown field kind " + std::to_string(static_cast<unsigned>(f.which())) + ">";
+  return "?";
 }
 
 std::string wait_text(const Loaded& s, schema::Tasklet::Reader t) {

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "fields.h"
 #include "loaded.h"
 
 namespace stasis::dump {
@@ -44,7 +45,7 @@ std::string frame_type_text(const Loaded& s, std::uint32_t index);
 std::string field_name(const Loaded& s, std::uint32_t type, std::uint32_t k);
 std::string field_type(const Loaded& s, std::uint32_t type, std::uint32_t k);
 // "42", "0.5", "true", "\"text\"", "channel #12 'edge'", "null", or the `other` text.
-std::string field_text(const Loaded& s, schema::Field::Reader f);
+std::string field_text(const Loaded& s, const FieldValue& f);
 // "send on channel #12 'edge 3->4'", "receive on ...", "sleep 1.5 s", "-".
 std::string wait_text(const Loaded& s, schema::Tasklet::Reader t);
 // "i64 3" for a value (type name, then its text).

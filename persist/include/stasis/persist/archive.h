@@ -66,7 +66,7 @@ inline constexpr unsigned kArchiveFlags =
 
 class OArchive : public boost::archive::binary_oarchive {
  public:
-  explicit OArchive(StringSink& sink) : boost::archive::binary_oarchive(sink, kArchiveFlags) {}
+  explicit OArchive(std::streambuf& sink) : boost::archive::binary_oarchive(sink, kArchiveFlags) {}
 };
 
 class IArchive : public boost::archive::binary_iarchive_impl<IArchive, char, std::char_traits<char>> {

@@ -40,7 +40,12 @@
 namespace stasis::persist {
 
 inline constexpr char kSnapshotMagic[8] = {'S', 'T', 'A', 'S', 'I', 'S', 'N', 'P'};
-inline constexpr std::uint16_t kFormatVersion = 1;
+// Version 2 (this writer): frames whose fields are all decodable from the archive
+// carry no field values (docs/snapshot-format.md, "Compatibility"). Readers accept
+// every version from kOldestFormatVersion to kFormatVersion; version-1 readers
+// refuse version-2 files with SnapshotVersionError.
+inline constexpr std::uint16_t kFormatVersion = 2;
+inline constexpr std::uint16_t kOldestFormatVersion = 1;
 inline constexpr std::uint16_t kHeaderBytes = 48;
 // A reader refuses header sizes above this (room for future header fields).
 inline constexpr std::uint16_t kMaxHeaderBytes = 4096;
@@ -101,6 +106,12 @@ struct DecodedContainer {
 std::string encode_container(kj::ArrayPtr<const capnp::word> message, const ContainerOptions& options = {});
 // Same, from a message builder.
 std::string encode_container(capnp::MessageBuilder& message, const ContainerOptions& options = {});
+// The same file as encode_container(message, options), for a caller that keeps
+// kHeaderBytes of writable room right before message.begin() in the same buffer:
+// when the message is stored uncompressed, the header is written into that room
+// and the result is empty (the file is the kHeaderBytes + message bytes starting
+// there: no copy of the message); when it is compressed, the result is the file.
+std::string encode_container_in_place(kj::ArrayPtr<const capnp::word> message, const ContainerOptions& options);
 
 // Reads and checks the header only (magic, version, header size, flags); needs the
 // header's bytes, not the payload. Does not verify sizes against `bytes` or the

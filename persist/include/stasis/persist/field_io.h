@@ -83,7 +83,45 @@ template <class T> inline constexpr bool kIsStdArray = false;
 template <class T, std::size_t N> inline constexpr bool kIsStdArray<std::array<T, N>> = true;
 
 [[noreturn]] void throw_no_frame_context(const char* what);
+
+template <class T> inline constexpr bool kIsStdVector = false;
+template <class T> inline constexpr bool kIsStdVector<std::vector<T>> = true;
+
+// Arithmetic types with a built-in value type name whose Boost binary encoding is
+// the value's bytes (char, whose signedness differs between platforms, is left out).
+template <class T>
+inline constexpr bool kArchiveScalar =
+    std::is_same_v<T, bool> || std::is_same_v<T, std::int8_t> || std::is_same_v<T, std::uint8_t> ||
+    std::is_same_v<T, std::int16_t> || std::is_same_v<T, std::uint16_t> || std::is_same_v<T, std::int32_t> ||
+    std::is_same_v<T, std::uint32_t> || std::is_same_v<T, std::int64_t> || std::is_same_v<T, std::uint64_t> ||
+    std::is_same_v<T, float> || std::is_same_v<T, double>;
+
+template <class F>
+constexpr bool archive_decodable() {
+  if constexpr (kArchiveScalar<F> || std::is_same_v<F, std::string> || IsChannelPtr<F>::value ||
+                ChannelContainer<F>::value) {
+    return true;
+  } else if constexpr (kIsStdVector<F>) {
+    // Boost writes a vector of arithmetic elements as a count and the elements'
+    // bytes; vector<bool> and vectors of class types carry more (class information
+    // the first time a type appears in an archive), which depends on the archive's
+    // history: those are not decodable field by field.
+    using E = typename F::value_type;
+    return kArchiveScalar<E> && !std::is_same_v<E, bool>;
+  } else {
+    return false;
+  }
+}
 }  // namespace detail
+
+// Whether a reader without the program (stasis-dump) can decode a field of type F
+// from its archive bytes alone, knowing only its recorded type name
+// (field_type_name<F>()): the built-in scalars (bool, i8 ... u64, f32, f64),
+// std::string, channel references and std::vector / std::array of them, and
+// std::vector of the built-in scalars other than bool. Frames whose fields are
+// all decodable carry no field values in the snapshot; the dumper decodes them.
+template <class F>
+inline constexpr bool kArchiveDecodable = detail::archive_decodable<F>();
 
 // The stable type name of a field type, as frame type descriptions record it.
 template <class F>
@@ -152,6 +190,29 @@ void save_field(FrameWriter& w, const F& field) {
   }
 }
 
+// Writes one field to the archive without describing it (frames whose fields are
+// all kArchiveDecodable: the dumper reads them from the archive).
+template <class F>
+void save_field_only(FrameWriter& w, const F& field) {
+  static_assert(kArchiveDecodable<F>);
+  if constexpr (detail::IsChannelPtr<F>::value) {
+    std::uint32_t index = w.channel_ref(field, value_codec<typename detail::IsChannelPtr<F>::Value>());
+    w.archive() << index;
+  } else if constexpr (detail::ChannelContainer<F>::value) {
+    using T = typename detail::ChannelContainer<F>::Value;
+    if constexpr (!detail::kIsStdArray<F>) {
+      boost::serialization::collection_size_type n(field.size());
+      w.archive() << n;
+    }
+    for (Channel<T>* ch : field) {
+      std::uint32_t index = w.channel_ref(ch, value_codec<T>());
+      w.archive() << index;
+    }
+  } else {
+    w.archive() << field;
+  }
+}
+
 // Describes one field without writing it (frames with their own serialize()).
 template <class F>
 void describe_field(FrameWriter& w, const F& field) {
@@ -181,29 +242,35 @@ void describe_field(FrameWriter& w, const F& field) {
   }
 }
 
-// Reads one field written by save_field.
+// Reads one field written by save_field from `ar` (r.archive()).
 template <class F>
-void load_field(FrameReader& r, F& field) {
+void load_field(FrameReader& r, IArchive& ar, F& field) {
   if constexpr (detail::IsChannelPtr<F>::value) {
     using T = typename detail::IsChannelPtr<F>::Value;
     std::uint32_t index = 0;
-    r.archive() >> index;
+    ar >> index;
     field = static_cast<Channel<T>*>(r.channel(index, value_codec<T>()));
   } else if constexpr (detail::ChannelContainer<F>::value) {
     using T = typename detail::ChannelContainer<F>::Value;
     if constexpr (!detail::kIsStdArray<F>) {
       boost::serialization::collection_size_type n;
-      r.archive() >> n;
+      ar >> n;
       field.resize(n);
     }
     for (Channel<T>*& ch : field) {
       std::uint32_t index = 0;
-      r.archive() >> index;
+      ar >> index;
       ch = static_cast<Channel<T>*>(r.channel(index, value_codec<T>()));
     }
   } else {
-    r.archive() >> field;
+    ar >> field;
   }
+}
+
+// Reads one field written by save_field.
+template <class F>
+void load_field(FrameReader& r, F& field) {
+  load_field(r, r.archive(), field);
 }
 
 }  // namespace stasis::persist

@@ -39,7 +39,12 @@ struct FramePersistOps {
   const FrameOps* ops = nullptr;
   std::vector<FieldInfo> fields;
   bool custom_serialize = false;
-  // Writes the fields of `frame` (of this type) to w's archive and describes them.
+  // Every field is written through STASIS_FIELDS and is kArchiveDecodable: frame
+  // records of this type carry no field values (readers decode the archive by the
+  // field types above). Otherwise each frame record describes its field values.
+  bool archive_describes = false;
+  // Writes the fields of `frame` (of this type) to w's archive and, unless
+  // archive_describes, describes them.
   void (*save)(const FrameBase* frame, FrameWriter& w) = nullptr;
   // Creates a frame of this type and reads its fields, written with `version`.
   // The header (resume point, flags, caller) is the caller's business.
@@ -81,6 +86,15 @@ class ScopedContext {
 };
 
 template <class D>
+void frame_save_undescribed(const FrameBase* frame, FrameWriter& w) {
+  D& d = const_cast<D&>(static_cast<const D&>(*frame));
+  d.stasis_visit_fields([&](std::string_view, const auto& field) {
+    if constexpr (kArchiveDecodable<std::remove_cvref_t<decltype(field)>>) save_field_only(w, field);
+    else save_field(w, field);  // not reached: the type is registered with frame_save then
+  });
+}
+
+template <class D>
 void frame_save(const FrameBase* frame, FrameWriter& w) {
   D& d = const_cast<D&>(static_cast<const D&>(*frame));  // Boost's serialize() takes non-const
   if constexpr (HasCustomSerialize<D>) {
@@ -99,7 +113,8 @@ FrameBase* frame_load(FrameReader& r, std::uint32_t version) {
     ScopedContext<FrameReader> scope(tls_frame_reader, &r);
     d->serialize(r.archive(), version);
   } else {
-    d->stasis_visit_fields([&](std::string_view, auto& field) { load_field(r, field); });
+    IArchive& ar = r.archive();
+    d->stasis_visit_fields([&](std::string_view, auto& field) { load_field(r, ar, field); });
   }
   return d.release();
 }
@@ -116,6 +131,21 @@ std::vector<FieldInfo> frame_field_infos() {
   return infos;
 }
 
+// Whether every field of D is kArchiveDecodable, for a D without serialize().
+template <class D>
+bool fields_archive_decodable() {
+  if constexpr (HasCustomSerialize<D>) {
+    return false;
+  } else {
+    bool all = true;
+    D probe{};
+    probe.stasis_visit_fields([&](std::string_view, const auto& field) {
+      all = all && kArchiveDecodable<std::remove_cvref_t<decltype(field)>>;
+    });
+    return all;
+  }
+}
+
 // Attaches `p` to its frame type's ops; false if another set is attached already.
 bool attach_persist_ops(FramePersistOps& p) noexcept;
 
@@ -126,8 +156,11 @@ bool register_persistent_frame(const char* name, std::uint32_t version) {
   static_assert(std::is_default_constructible_v<D>,
                 "STASIS_PERSISTENT_FRAME: the frame type must be default-constructible (thaw creates it so)");
   bool ok = register_frame<D>(name, version);
+  static const bool archive_describes = detail::fields_archive_decodable<D>();
   static FramePersistOps p{&::stasis::detail::FrameOpsFor<D>::ops, detail::frame_field_infos<D>(),
-                           HasCustomSerialize<D>, &detail::frame_save<D>, &detail::frame_load<D>};
+                           HasCustomSerialize<D>, archive_describes,
+                           archive_describes ? &detail::frame_save_undescribed<D> : &detail::frame_save<D>,
+                           &detail::frame_load<D>};
   return detail::attach_persist_ops(p) && ok;
 }
 

@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "stasis/persist/access.h"
@@ -58,9 +59,24 @@ struct FreezeStats {
 class Snapshot {
  public:
   Snapshot() = default;
-  explicit Snapshot(std::string bytes, FreezeStats stats = {}) : bytes_(std::move(bytes)), stats_(stats) {}
+  explicit Snapshot(std::string bytes, FreezeStats stats = {});
+  // Adopts `size` bytes at `data`, owned by `owner` (freeze builds the file in place).
+  Snapshot(std::shared_ptr<const void> owner, const char* data, std::size_t size, FreezeStats stats = {}) noexcept
+      : owner_(std::move(owner)), bytes_(data, size), stats_(stats) {}
+  // Copies share the (immutable) bytes.
+  Snapshot(const Snapshot&) = default;
+  Snapshot& operator=(const Snapshot&) = default;
+  Snapshot(Snapshot&& other) noexcept
+      : owner_(std::move(other.owner_)), bytes_(std::exchange(other.bytes_, {})), stats_(other.stats_) {}
+  Snapshot& operator=(Snapshot&& other) noexcept {
+    owner_ = std::move(other.owner_);
+    bytes_ = std::exchange(other.bytes_, {});
+    stats_ = other.stats_;
+    return *this;
+  }
 
-  const std::string& bytes() const noexcept { return bytes_; }
+  // The snapshot file's bytes, valid while this snapshot (or a copy) lives.
+  std::string_view bytes() const noexcept { return bytes_; }
   // Counts and sizes when this snapshot was made by freeze() (zero otherwise).
   const FreezeStats& stats() const noexcept { return stats_; }
 
@@ -72,7 +88,8 @@ class Snapshot {
   static Snapshot read(const std::filesystem::path& path, const ReadLimits& limits = {});
 
  private:
-  std::string bytes_;
+  std::shared_ptr<const void> owner_;  // keeps bytes_ alive
+  std::string_view bytes_;
   FreezeStats stats_;
 };
 
@@ -119,7 +136,8 @@ class Thawed {
  private:
   friend class ::stasis::detail::PersistAccess::Thawer;
   std::vector<TaskletRef> tasklets_;
-  std::vector<std::uint64_t> snapshot_ids_;
+  std::vector<std::uint64_t> snapshot_ids_;  // empty when the ids were kept
+  bool ids_kept_ = false;                     // each tasklet has its snapshot id
   std::vector<std::unique_ptr<ChannelBase>> channels_;
   TaskletRef interrupted_;
 };

@@ -14,8 +14,8 @@
 //   - every tasklet has at least one frame; outer frames (all but the innermost) sit
 //     at a resume point >= 1 (a call is a suspension point), the innermost frame does
 //     not catch a child's exception, a tasklet that has not started has exactly its
-//     root frame at resume point 0; a frame has as many field values as its frame
-//     type lists fields;
+//     root frame at resume point 0; a frame has no field values (format 2: the
+//     archive describes them) or as many as its frame type lists fields;
 //   - a channel's waiters name tasklets of this snapshot, each tasklet at most once
 //     across all channels, with the direction and channel of that tasklet's wait, and
 //     every tasklet waiting on a channel is among its waiters; waiters are all senders
