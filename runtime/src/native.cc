@@ -56,12 +56,6 @@ struct NativeAccess {
     n->flags_ |= Tasklet::kStarted;
     return n;
   }
-  // Gives a successor back to the run queue (it could not be switched to).
-  static void untake(Scheduler& s, Tasklet& n, Tasklet& self) noexcept {
-    --s.steps_;
-    s.current_ = &self;
-    s.make_runnable(&n, true);
-  }
 };
 
 struct NativeThread {
@@ -76,9 +70,18 @@ struct NativeThread {
   void* stub_fctx = nullptr;
   NativeFrameBase* owner = nullptr;      // whose live stack is in the region
   NativeFrameBase* request = nullptr;    // a sliced frame a sliced frame asked its resumer to run
+  // The switcher: a small context off the region that moves the running sliced
+  // frame out of the region and `switch_in` into it, then runs that one (a direct
+  // switch between two sliced frames, which neither can do on its own stack).
+  arch::Context switcher;
+  arch::StackMemory switcher_stack;
+  NativeFrameBase* switch_in = nullptr;
   arch::StackPool pool;
 
-  ~NativeThread() { arch::unmap_stack(region); }
+  ~NativeThread() {
+    arch::unmap_stack(region);
+    arch::unmap_stack(switcher_stack);
+  }
 };
 
 namespace {
@@ -156,11 +159,21 @@ void make_owner(NativeThread& nt, NativeFrameBase* f) {
   if (nt.owner == f) nt.owner = nullptr;
   NativeFrameBase* r = f->resumer;
   if (r && r->sliced()) make_owner(nt, r);
-  arch::forget_stack_poison(f->ctx);
   arch::exit_context(f->ctx, context_of(nt, r));
 }
 
+// The switcher's life: each time a sliced frame switches to it, it saves that
+// frame's stack (the region's owner), restores `switch_in`'s and runs it.
+[[noreturn]] void run_switcher(NativeThread& nt) {
+  for (;;) {
+    NativeFrameBase* in = std::exchange(nt.switch_in, nullptr);
+    make_owner(nt, in);
+    arch::switch_context(nt.switcher, in->ctx);
+  }
+}
+
 void native_entry(arch::Context* self, arch::Context* /*from*/) {
+  if (self == &tls_native->switcher) run_switcher(*tls_native);
   NativeFrameBase* f = frame_of(self);
   arrive(*tls_native, f);
   try {
@@ -168,6 +181,9 @@ void native_entry(arch::Context* self, arch::Context* /*from*/) {
   } catch (...) {
     NativeAccess::exc(*f->tasklet) = std::current_exception();
   }
+  // Before the call: AddressSanitizer checks the stack at every call of a
+  // [[noreturn]] function, and the frames the callable left must not fail it.
+  arch::forget_stack_poison(f->ctx);
   finish_native(f);
 }
 
@@ -188,6 +204,8 @@ void ensure_region(NativeThread& nt) {
   nt.stub_fctx = stub.fctx;
   arch::copy_into_slice(nt.stub, static_cast<char*>(stub.fctx),
                         static_cast<std::size_t>(nt.region.high() - static_cast<char*>(stub.fctx)));
+  nt.switcher_stack = arch::map_stack(16 * 1024);
+  arch::make_context(nt.switcher, nt.switcher_stack.low, nt.switcher_stack.size, &native_entry);
 }
 
 // Unwinds a started, unfinished native frame by raising TaskletExit at its
@@ -398,13 +416,14 @@ void native_suspend(Tasklet& t) {
     if (Tasklet* n = NativeAccess::take_direct_successor(s, t)) {
       if (n == &t) return take_pending_exception(t);  // it yielded and is next again
       auto* g = static_cast<NativeFrameBase*>(NativeAccess::top(*n));
-      if (!(f->sliced() && g->sliced())) {  // two sliced frames: only the loop can copy
-        g->resumer = nullptr;
-        if (g->sliced()) make_owner(nt, g);
-        g->started = true;
-        return switch_out(f, g->ctx);  // returns when something switches back to t
+      g->resumer = nullptr;
+      g->started = true;
+      if (f->sliced() && g->sliced()) {  // only a context off the region can do the copies
+        nt.switch_in = g;
+        return switch_out(f, nt.switcher);
       }
-      NativeAccess::untake(s, *n, t);
+      if (g->sliced()) make_owner(nt, g);
+      return switch_out(f, g->ctx);  // returns when something switches back to t
     }
   }
   NativeFrameBase* r = f->resumer;
