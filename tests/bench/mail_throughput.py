@@ -21,7 +21,8 @@ GOMAXPROCS=1.
     python3 tests/bench/mail_throughput.py --json out.json    # also save the report
 
 Builds what it needs: the CMake targets mailserver and stasis_mail_load in the
-build dir, and the Go server with GOCACHE/GOPATH under <build>/go (GO111MODULE=off,
+build dir (configured with -DSTASIS_BUILD_BENCH=ON and samples on, as
+`tools/dev bench` does), and the Go server with GOCACHE/GOPATH under <build>/go (GO111MODULE=off,
 no dependencies). Exits 0 when every run completed without client errors.
 Standard library only.
 """
@@ -59,7 +60,7 @@ def build(build_dir):
     go_bin = os.path.join(go_dir, "mailserver-go")
     subprocess.run(["go", "build", "-o", go_bin, GO_SOURCE], check=True, env=env)
     stasis_bin = os.path.join(build_dir, "samples", "mailserver", "mailserver")
-    load_bin = os.path.join(build_dir, "tests", "io", "stasis_mail_load")
+    load_bin = os.path.join(build_dir, "tests", "bench", "stasis_mail_load")
     for b in (stasis_bin, load_bin, go_bin):
         if not os.access(b, os.X_OK):
             sys.exit(f"mail_throughput.py: {b} was not built")
