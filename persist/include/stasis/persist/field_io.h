@@ -160,16 +160,18 @@ void persist_channel(Archive& ar, Channel<T>*& ch) {
 template <class F>
 void describe_field(FrameWriter& w, const F& field);
 
-// Writes one field to the archive and describes it.
-template <class F>
-void save_field(FrameWriter& w, const F& field) {
+// Writes one field to the archive and, with Describe, describes it; without, the
+// field must be kArchiveDecodable (the dumper reads it from the archive).
+template <bool Describe, class F>
+void write_field(FrameWriter& w, const F& field) {
   static_assert(!std::is_pointer_v<F> || detail::IsChannelPtr<F>::value,
                 "a frame field is a raw pointer: only Channel<T>* fields can be persisted; "
                 "keep other pointers out of STASIS_FIELDS or store an index/value instead");
+  static_assert(Describe || kArchiveDecodable<F>);
   if constexpr (detail::IsChannelPtr<F>::value) {
     std::uint32_t index = w.channel_ref(field, value_codec<typename detail::IsChannelPtr<F>::Value>());
     w.archive() << index;
-    w.describe_channel(index);
+    if constexpr (Describe) w.describe_channel(index);
   } else if constexpr (detail::ChannelContainer<F>::value) {
     using T = typename detail::ChannelContainer<F>::Value;
     std::string text = "[";
@@ -180,37 +182,29 @@ void save_field(FrameWriter& w, const F& field) {
     for (Channel<T>* ch : field) {
       std::uint32_t index = w.channel_ref(ch, value_codec<T>());
       w.archive() << index;
-      if (text.size() > 1) text += ", ";
-      text += w.channel_label(index);
+      if constexpr (Describe) {
+        if (text.size() > 1) text += ", ";
+        text += w.channel_label(index);
+      }
     }
-    w.describe_other(text + "]");
+    if constexpr (Describe) w.describe_other(text + "]");
   } else {
     w.archive() << field;
-    describe_field(w, field);
+    if constexpr (Describe) describe_field(w, field);
   }
+}
+
+// Writes one field to the archive and describes it.
+template <class F>
+void save_field(FrameWriter& w, const F& field) {
+  write_field<true>(w, field);
 }
 
 // Writes one field to the archive without describing it (frames whose fields are
 // all kArchiveDecodable: the dumper reads them from the archive).
 template <class F>
 void save_field_only(FrameWriter& w, const F& field) {
-  static_assert(kArchiveDecodable<F>);
-  if constexpr (detail::IsChannelPtr<F>::value) {
-    std::uint32_t index = w.channel_ref(field, value_codec<typename detail::IsChannelPtr<F>::Value>());
-    w.archive() << index;
-  } else if constexpr (detail::ChannelContainer<F>::value) {
-    using T = typename detail::ChannelContainer<F>::Value;
-    if constexpr (!detail::kIsStdArray<F>) {
-      boost::serialization::collection_size_type n(field.size());
-      w.archive() << n;
-    }
-    for (Channel<T>* ch : field) {
-      std::uint32_t index = w.channel_ref(ch, value_codec<T>());
-      w.archive() << index;
-    }
-  } else {
-    w.archive() << field;
-  }
+  write_field<false>(w, field);
 }
 
 // Describes one field without writing it (frames with their own serialize()).
