@@ -10,8 +10,13 @@
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <thread>
+
+#include "stasis/stasis.h"
 
 namespace bench {
 
@@ -44,6 +49,44 @@ std::uint64_t malloc_in_use_bytes();
 
 // Returns free heap memory to the kernel so that RSS deltas measure new memory.
 void trim_heap();
+
+// What n tasklets parked on one channel cost.
+struct ParkedCost {
+  AllocCounts counts;
+  std::int64_t rss_delta = 0;
+  std::int64_t malloc_delta = 0;
+  double seconds = 0;
+  bool ok = false;  // all n parked on the channel
+};
+
+// On a fresh thread (so that the runtime's per-thread pools start empty): makes
+// a scheduler and a Channel<int>, calls warm_up(sched) once, then spawn_one(sched,
+// ch) n times inside an AllocScope, runs until all n are parked, and measures.
+// ~Scheduler kills the parked tasklets (they leave the channel) before ~Channel.
+template <class WarmUp, class SpawnOne>
+ParkedCost measure_parked(std::int64_t n, WarmUp warm_up, SpawnOne spawn_one) {
+  ParkedCost m;
+  std::thread([&] {
+    stasis::Channel<int> ch;
+    stasis::Scheduler sched;
+    warm_up(sched);
+    const std::function<bool()> all_parked = [&] { return sched.blocked_count() == static_cast<std::size_t>(n); };
+    trim_heap();
+    const std::uint64_t rss0 = rss_bytes();
+    const std::uint64_t heap0 = malloc_in_use_bytes();
+    const auto t0 = std::chrono::steady_clock::now();
+    {
+      AllocScope scope(&m.counts);
+      for (std::int64_t i = 0; i < n; ++i) spawn_one(sched, ch);
+      sched.run_until(all_parked);
+    }
+    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    m.rss_delta = static_cast<std::int64_t>(rss_bytes()) - static_cast<std::int64_t>(rss0);
+    m.malloc_delta = static_cast<std::int64_t>(malloc_in_use_bytes()) - static_cast<std::int64_t>(heap0);
+    m.ok = sched.blocked_count() == static_cast<std::size_t>(n) && ch.balance() == -n;
+  }).join();
+  return m;
+}
 
 // A counter showing nanoseconds per item: `items` done over the benchmark's
 // measured time (benchmark divides rate counters by the elapsed seconds).

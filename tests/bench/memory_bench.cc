@@ -44,38 +44,14 @@ struct Park : stasis::Frame<Park> {
 
 constexpr std::size_t kParkFieldBytes = sizeof(Park) - sizeof(stasis::FrameBase);
 
-struct Measurement {
-  bench::AllocCounts counts;
-  std::int64_t rss_delta = 0;
-  std::int64_t malloc_delta = 0;
-  double seconds = 0;
-  bool ok = false;
-};
+using Measurement = bench::ParkedCost;
 
 using SteadyClock = std::chrono::steady_clock;
 
 Measurement measure_stasis(std::int64_t n) {
-  Measurement m;
-  std::thread([&] {
-    stasis::Channel<int> ch;
-    stasis::Scheduler sched;
-    const std::function<bool()> all_parked = [&] { return sched.blocked_count() == static_cast<std::size_t>(n); };
-    bench::trim_heap();
-    const std::uint64_t rss0 = bench::rss_bytes();
-    const std::uint64_t heap0 = bench::malloc_in_use_bytes();
-    const auto t0 = SteadyClock::now();
-    {
-      bench::AllocScope scope(&m.counts);
-      for (std::int64_t i = 0; i < n; ++i) sched.spawn(Park{.ch = &ch});
-      sched.run_until(all_parked);
-    }
-    m.seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-    m.rss_delta = static_cast<std::int64_t>(bench::rss_bytes()) - static_cast<std::int64_t>(rss0);
-    m.malloc_delta = static_cast<std::int64_t>(bench::malloc_in_use_bytes()) - static_cast<std::int64_t>(heap0);
-    m.ok = sched.blocked_count() == static_cast<std::size_t>(n) && ch.balance() == -n;
-    // ~Scheduler kills the parked tasklets (they leave the channel) before ~Channel.
-  }).join();
-  return m;
+  return bench::measure_parked(
+      n, [](stasis::Scheduler&) {},
+      [](stasis::Scheduler& sched, stasis::Channel<int>& ch) { sched.spawn(Park{.ch = &ch}); });
 }
 
 // A stack allocator that reports each stack to the current AllocScope.

@@ -47,43 +47,18 @@ int g_native_sink = 0;  // parked tasklets receive here
 
 constexpr double kMallocChunkOverhead = 16;  // glibc x86_64/aarch64: 8-byte header + rounding to 16, on average
 
-struct NativeMeasurement {
-  bench::AllocCounts counts;
-  std::int64_t rss_delta = 0;
-  std::int64_t malloc_delta = 0;
-  double seconds = 0;
-  bool ok = false;
-};
+using NativeMeasurement = bench::ParkedCost;
 
 NativeMeasurement measure_native(std::int64_t n, StackKind kind) {
-  NativeMeasurement m;
-  std::thread([&] {
-    stasis::Channel<int> ch;
-    stasis::Scheduler sched;
-    {  // warm-up: this thread's native state, slice region / stack pool
-      int warm = 0;
-      stasis::spawn_native(sched, [&warm] { warm = 1; }, {.stack = kind});
-      sched.run();
-      if (warm != 1) return;
-    }
-    const std::function<bool()> all_parked = [&] { return sched.blocked_count() == static_cast<std::size_t>(n); };
-    bench::trim_heap();
-    const std::uint64_t rss0 = bench::rss_bytes();
-    const std::uint64_t heap0 = bench::malloc_in_use_bytes();
-    const auto t0 = SteadyClock::now();
-    {
-      bench::AllocScope scope(&m.counts);
-      for (std::int64_t i = 0; i < n; ++i)
+  return bench::measure_parked(
+      n,
+      [kind](stasis::Scheduler& sched) {  // warm-up: this thread's native state, slice region / stack pool
+        stasis::spawn_native(sched, [] {}, {.stack = kind});
+        sched.run();
+      },
+      [kind](stasis::Scheduler& sched, stasis::Channel<int>& ch) {
         stasis::spawn_native(sched, [&ch] { g_native_sink = ch.receive(); }, {.stack = kind});
-      sched.run_until(all_parked);
-    }
-    m.seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-    m.rss_delta = static_cast<std::int64_t>(bench::rss_bytes()) - static_cast<std::int64_t>(rss0);
-    m.malloc_delta = static_cast<std::int64_t>(bench::malloc_in_use_bytes()) - static_cast<std::int64_t>(heap0);
-    m.ok = sched.blocked_count() == static_cast<std::size_t>(n) && ch.balance() == -n;
-    // ~Scheduler kills the parked tasklets (unwinding their stacks) before ~Channel.
-  }).join();
-  return m;
+      });
 }
 
 void BM_Memory_Native(benchmark::State& state, StackKind kind) {
