@@ -142,12 +142,15 @@ void make_owner(NativeThread& nt, NativeFrameBase* f) {
 }
 
 // One resume of f by the running context `me`, which is off the region if f is
-// sliced. Returns when f switches back.
-[[gnu::always_inline]] inline void resume_once(NativeThread& nt, NativeFrameBase* me, NativeFrameBase* f) {
+// sliced. Returns the context that switched back: f, or (for the loop) a frame f
+// switched to directly.
+[[gnu::always_inline]] inline arch::Context* resume_once(NativeThread& nt, NativeFrameBase* me,
+                                                         NativeFrameBase* f) {
   if (f->sliced()) make_owner(nt, f);
   f->started = true;
-  arch::switch_context(context_of(nt, me), f->ctx);
+  arch::Context* from = arch::switch_context(context_of(nt, me), f->ctx);
   arrive(nt, me);
+  return from;
 }
 
 // After the callable returned or threw: marks f finished and leaves its stack for
@@ -295,16 +298,11 @@ Tasklet* resume_from_loop(Tasklet& t) {
   NativeThread& nt = *tls_native;  // exists: t's frame was made on this thread
   auto* f = static_cast<NativeFrameBase*>(NativeAccess::top(t));
   f->resumer = nullptr;
-  if (f->sliced()) make_owner(nt, f);
-  f->started = true;
   for (;;) {
-    arch::Context* from = arch::switch_context(nt.thread_ctx, f->ctx);
-    arrive(nt, nullptr);
-    f = frame_of(from);  // who came back: t, or one that t switched to directly
+    f = frame_of(resume_once(nt, nullptr, f));  // who came back: t, or one t switched to directly
     NativeFrameBase* r = std::exchange(nt.request, nullptr);
     if (!r) return f->tasklet;
-    resume_native(nt, r);
-    if (f->sliced()) make_owner(nt, f);
+    resume_native(nt, r);  // we are off the region, so we can run r directly
   }
 }
 
