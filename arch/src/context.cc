@@ -37,6 +37,8 @@ void trampoline(fc::transfer_t t) {
   Hop* hop = static_cast<Hop*>(t.data);
   Context* from = hop->from;
   Context* self = hop->to;
+  hop->from = nullptr;  // as in switch_context: the sender's parked stack keeps no pointer to us
+  hop->to = nullptr;
   from->fctx = t.fctx;
   detail::finish_switch(nullptr, from);
   detail::EhGlobals* g = detail::eh_globals();

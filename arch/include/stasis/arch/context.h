@@ -131,10 +131,17 @@ inline Context* switch_context(Context& self, Context& to) {
   detail::EhGlobals* g = detail::eh_globals();
   self.eh_caught = g->caught;
   self.eh_uncaught = g->uncaught;
+  g = nullptr;  // (unoptimized builds:) a parked stack keeps no pointer into thread-local storage
   detail::Hop hop{&self, &to};
   detail::start_switch(&self.asan_fake_stack, to);
   boost::context::detail::transfer_t t = boost::context::detail::jump_fcontext(to.fctx, &hop);
-  Context* from = static_cast<detail::Hop*>(t.data)->from;
+  // The sender's Hop is on its (now parked) stack: clear it once read, so that a
+  // parked stack holds no pointer to the context it switched to (native
+  // persistence refuses pointers into other tasklets).
+  auto* sent = static_cast<detail::Hop*>(t.data);
+  Context* from = sent->from;
+  sent->from = nullptr;
+  sent->to = nullptr;
   from->fctx = t.fctx;
   detail::finish_switch(self.asan_fake_stack, from);
   g = detail::eh_globals();  // read again rather than kept in a callee-saved register: a
