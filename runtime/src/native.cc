@@ -12,6 +12,7 @@
 
 #include "native_frame.h"
 #include "stasis/arch/platform.h"
+#include "stasis/arena.h"
 #include "stasis/ctx.h"
 #include "stasis/native.h"
 #include "stasis/scheduler.h"
@@ -19,70 +20,7 @@
 namespace stasis {
 namespace detail {
 
-// Runtime internals the native implementation reads and writes.
-struct NativeAccess {
-  static std::exception_ptr& exc(Tasklet& t) noexcept { return t.exc_; }
-  static std::any& slot(Tasklet& t) noexcept { return t.slot_; }
-  static TaskletState& state(Tasklet& t) noexcept { return t.state_; }
-  static void mark_native(Tasklet& t) noexcept { t.flags_ |= Tasklet::kNative; }
-  static Waiter& waiter(Tasklet& t) noexcept { return t.waiter_; }
-  static WaitKind wait(const Tasklet& t) noexcept { return t.wait_; }
-  static Tasklet*& current(Scheduler& s) noexcept { return s.current_; }
-  static bool budget_spent(Scheduler& s, const Tasklet& t) noexcept {
-    ++s.steps_;
-    return s.steps_ >= s.budget_end_ && !t.atomic();
-  }
-  static std::uint32_t& park_seq(Scheduler& s) noexcept { return s.park_seq_; }
-  static FrameBase* top(Tasklet& t) noexcept { return t.top_; }
 
-  // The direct switch: when the running native tasklet `self` (run by the loop)
-  // suspends, and the loop would do nothing but pick the next tasklet — no hooks,
-  // no done(), no timer or I/O check due, budget left, no unhandled failure — it
-  // takes the next runnable tasklet itself if that one is native, doing the loop's
-  // bookkeeping for it. Returns null when the loop has to decide (then self goes
-  // back to the loop), or `self` when self is the next to run.
-  static Tasklet* take_direct_successor(Scheduler& s, Tasklet& self) noexcept {
-    if (!s.direct_switches_ || s.current_ != &self || !s.unhandled_.empty()) return nullptr;
-    if ((!s.timers_.empty() || s.io_waiting_) && s.switches_since_timer_check_ + 1 >= 64) return nullptr;
-    if (s.steps_ + 1 >= s.budget_end_ || !s.nonempty_) return nullptr;
-    const int level = 31 - __builtin_clz(s.nonempty_);
-    Tasklet* n = s.levels_[level].head;
-    if (!n->native()) return nullptr;
-    ++s.switches_since_timer_check_;
-    s.pop_runnable();
-    ++s.steps_;
-    s.current_ = n;
-    n->state_ = TaskletState::kRunning;
-    n->flags_ |= Tasklet::kStarted;
-    return n;
-  }
-};
-
-struct NativeThread {
-  arch::Context thread_ctx;              // the thread's own stack
-  NativeFrameBase* running = nullptr;    // null: the thread's own stack runs
-  std::size_t live_frames = 0;
-  // The shared region of sliced frames, mapped at the first sliced spawn.
-  SliceRegionOptions region_options;
-  arch::StackMemory region;
-  arch::GuardInfo region_guard;
-  arch::Slice stub;                      // a new sliced frame's initial stack
-  void* stub_fctx = nullptr;
-  NativeFrameBase* owner = nullptr;      // whose live stack is in the region
-  NativeFrameBase* request = nullptr;    // a sliced frame a sliced frame asked its resumer to run
-  // The switcher: a small context off the region that moves the running sliced
-  // frame out of the region and `switch_in` into it, then runs that one (a direct
-  // switch between two sliced frames, which neither can do on its own stack).
-  arch::Context switcher;
-  arch::StackMemory switcher_stack;
-  NativeFrameBase* switch_in = nullptr;
-  arch::StackPool pool;
-
-  ~NativeThread() {
-    arch::unmap_stack(region);
-    arch::unmap_stack(switcher_stack);
-  }
-};
 
 namespace {
 
@@ -114,10 +52,13 @@ void describe_tasklet(const void* arg, char* buf, std::size_t size) {
 void arrive(NativeThread& nt, NativeFrameBase* self) noexcept {
   nt.running = self;
   if (!self) {
+    arena::set_current_share(nullptr);
     arch::set_running_guard(nullptr);
   } else if (self->sliced()) {
+    arena::set_current_share(static_cast<arena::Share*>(self->share));
     arch::set_running_guard(&nt.region_guard);
   } else {
+    arena::set_current_share(static_cast<arena::Share*>(self->share));
     arch::set_running_guard(&stack_of(self)->guard);
   }
 }
@@ -190,6 +131,8 @@ void native_entry(arch::Context* self, arch::Context* /*from*/) {
   finish_native(f);
 }
 
+}  // namespace
+
 void ensure_region(NativeThread& nt) {
   if (nt.region.low) return;
   const SliceRegionOptions& o = nt.region_options;
@@ -210,6 +153,8 @@ void ensure_region(NativeThread& nt) {
   nt.switcher_stack = arch::map_stack(16 * 1024);
   arch::make_context(nt.switcher, nt.switcher_stack.low, nt.switcher_stack.size, &native_entry);
 }
+
+namespace {
 
 // Unwinds a started, unfinished native frame by raising TaskletExit at its
 // suspension point and running it to its end.
@@ -246,6 +191,9 @@ void native_destroy(FrameBase* fb) noexcept {
     nt.pool.give_back(mem);
   }
   f->callable_ops->destroy(f);
+  if (auto* share = static_cast<arena::Share*>(f->share); share && arena::bytes_in_use(share) == 0) {
+    arena::destroy_share(share);
+  }
   std::uint32_t size = f->total_size;
   f->~NativeFrameBase();
   FrameBase::operator delete(f, size);
@@ -356,7 +304,9 @@ NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& option
       ds->guard.arg = &nt;
       arch::make_context(f->ctx, st.low, static_cast<std::size_t>(record - st.low), &native_entry);
     }
+    if (options.arena) f->share = arena::create_share();
   } catch (...) {
+    if (!sliced && f->ctx.stack_low) nt.pool.give_back(stack_of(f)->guard.stack);
     f->~NativeFrameBase();
     FrameBase::operator delete(mem, total);
     throw;

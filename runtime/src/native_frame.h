@@ -28,8 +28,48 @@
 #include "stasis/arch/stack.h"
 #include "stasis/frame.h"
 #include "stasis/native.h"
+#include "stasis/scheduler.h"
 
 namespace stasis::detail {
+
+// Runtime internals the native implementation reads and writes.
+struct NativeAccess {
+  static std::exception_ptr& exc(Tasklet& t) noexcept { return t.exc_; }
+  static std::any& slot(Tasklet& t) noexcept { return t.slot_; }
+  static TaskletState& state(Tasklet& t) noexcept { return t.state_; }
+  static void mark_native(Tasklet& t) noexcept { t.flags_ |= Tasklet::kNative; }
+  static Waiter& waiter(Tasklet& t) noexcept { return t.waiter_; }
+  static WaitKind wait(const Tasklet& t) noexcept { return t.wait_; }
+  static Tasklet*& current(Scheduler& s) noexcept { return s.current_; }
+  static bool budget_spent(Scheduler& s, const Tasklet& t) noexcept {
+    ++s.steps_;
+    return s.steps_ >= s.budget_end_ && !t.atomic();
+  }
+  static std::uint32_t& park_seq(Scheduler& s) noexcept { return s.park_seq_; }
+  static FrameBase* top(Tasklet& t) noexcept { return t.top_; }
+
+  // The direct switch: when the running native tasklet `self` (run by the loop)
+  // suspends, and the loop would do nothing but pick the next tasklet — no hooks,
+  // no done(), no timer or I/O check due, budget left, no unhandled failure — it
+  // takes the next runnable tasklet itself if that one is native, doing the loop's
+  // bookkeeping for it. Returns null when the loop has to decide (then self goes
+  // back to the loop), or `self` when self is the next to run.
+  static Tasklet* take_direct_successor(Scheduler& s, Tasklet& self) noexcept {
+    if (!s.direct_switches_ || s.current_ != &self || !s.unhandled_.empty()) return nullptr;
+    if ((!s.timers_.empty() || s.io_waiting_) && s.switches_since_timer_check_ + 1 >= 64) return nullptr;
+    if (s.steps_ + 1 >= s.budget_end_ || !s.nonempty_) return nullptr;
+    const int level = 31 - __builtin_clz(s.nonempty_);
+    Tasklet* n = s.levels_[level].head;
+    if (!n->native()) return nullptr;
+    ++s.switches_since_timer_check_;
+    s.pop_runnable();
+    ++s.steps_;
+    s.current_ = n;
+    n->state_ = TaskletState::kRunning;
+    n->flags_ |= Tasklet::kStarted;
+    return n;
+  }
+};
 
 // A dedicated stack; the record lives at the top of the stack memory itself.
 struct DedicatedStack {
@@ -48,6 +88,7 @@ class NativeFrameBase : public FrameBase {
   Tasklet* tasklet = nullptr;
   NativeFrameBase* resumer = nullptr;  // who resumed it (null: the thread stack)
   const CallableOps* callable_ops;
+  void* share = nullptr;               // its arena share (tasklet-scoped allocation), or null
   std::uint32_t total_size;
   bool sliced_;
   bool started = false;
@@ -65,9 +106,39 @@ inline DedicatedStack* stack_of(const NativeFrameBase* f) noexcept {
 inline constexpr std::size_t kCallableOffset = (sizeof(NativeFrameBase) + 15) & ~std::size_t{15};
 inline void* NativeFrameBase::callable() noexcept { return reinterpret_cast<char*>(this) + kCallableOffset; }
 
-struct NativeThread;
+// A thread's native state: the running context, the shared region of sliced
+// frames, the switcher and the pool of dedicated stacks.
+struct NativeThread {
+  arch::Context thread_ctx;              // the thread's own stack
+  NativeFrameBase* running = nullptr;    // null: the thread's own stack runs
+  std::size_t live_frames = 0;
+  // The shared region of sliced frames, mapped at the first sliced spawn.
+  SliceRegionOptions region_options;
+  arch::StackMemory region;
+  arch::GuardInfo region_guard;
+  arch::Slice stub;                      // a new sliced frame's initial stack
+  void* stub_fctx = nullptr;
+  NativeFrameBase* owner = nullptr;      // whose live stack is in the region
+  NativeFrameBase* request = nullptr;    // a sliced frame a sliced frame asked its resumer to run
+  // The switcher: a small context off the region that moves the running sliced
+  // frame out of the region and `switch_in` into it, then runs that one (a direct
+  // switch between two sliced frames, which neither can do on its own stack).
+  arch::Context switcher;
+  arch::StackMemory switcher_stack;
+  NativeFrameBase* switch_in = nullptr;
+  arch::StackPool pool;
+
+  ~NativeThread() {
+    arch::unmap_stack(region);
+    arch::unmap_stack(switcher_stack);
+  }
+};
+
 // The calling thread's native state (created on first use).
 NativeThread& native_thread();
+// Maps nt's region (at its configured or default address) and makes the stub, if
+// not done yet.
+void ensure_region(NativeThread& nt);
 
 // Frees the calling thread's native state if no native frame is left (called when
 // its scheduler goes away).

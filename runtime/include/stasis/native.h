@@ -65,6 +65,13 @@ struct NativeOptions {
   // Dedicated stacks: usable bytes, rounded up to whole pages (0: the default,
   // kDefaultDedicatedStackSize). Sliced tasklets use the thread's region size.
   std::size_t stack_size = 0;
+  // Tasklet-scoped allocation (stasis/arena.h): the tasklet gets an arena share,
+  // and while it runs, operator new on its thread allocates from that share (link
+  // stasis::arena_new to redirect operator new). Its std::vector, std::string and
+  // std::map locals then live at fixed addresses and persist with it
+  // (docs/native-persistence.md). The share is freed with the tasklet if empty;
+  // blocks that outlive the tasklet keep it until they are freed.
+  bool arena = false;
 };
 
 // The calling thread's shared stack region for sliced tasklets.
