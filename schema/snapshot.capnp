@@ -35,6 +35,7 @@ struct Snapshot {
   channels @7 :List(Channel);
   archive @8 :Data;                 # Boost.Serialization binary archive (no header)
   note @9 :Text;                    # free text from the writer (e.g. "checkpoint 12")
+  modules @10 :List(Module);        # native snapshots: the writer's loaded objects (empty otherwise)
 
   enum Scope {
     scheduler @0;                   # every alive tasklet of one scheduler
@@ -96,6 +97,7 @@ struct Tasklet {
   frames @12 :List(Frame);          # innermost first; the last is the root
   slot @13 :Value;                  # a value in flight, if hasSlot
   hasSlot @14 :Bool;
+  native @15 :NativeTasklet;        # set for a native tasklet (its frames list is then empty)
 
   enum State {
     new @0;
@@ -152,4 +154,80 @@ struct Channel {
 struct Waiter {
   tasklet @0 :UInt64;               # tasklet id
   sending @1 :Bool;
+}
+
+# --- Native persistence (docs/native-persistence.md) ---
+# A native snapshot restores only in a process of the same build with the same
+# layout: same architecture, every module of `modules` loaded with the same
+# build-id at the same address, the same sliced-stack region.
+
+struct Module {
+  path @0 :Text;
+  buildId @1 :Text;                 # GNU build-id, lowercase hex
+  base @2 :UInt64;                  # load bias
+  mainProgram @3 :Bool;
+  referenced @4 :Bool;              # the snapshot's words point into it: it must be loaded to restore
+}
+
+# A native tasklet's state as memory of the writer's process. Pointer words in
+# `stack`, `callable` and `arenaRuns` keep their values, except the words listed
+# in `relocations`, which pointed at runtime objects and are re-aimed on restore.
+struct NativeTasklet {
+  started @0 :Bool;                 # false: it has not run yet (no stack)
+  context @1 :UInt64;               # the saved context pointer = its lowest live stack byte
+  regionLow @2 :UInt64;             # the sliced-stack region the stack lives in
+  regionHigh @3 :UInt64;
+  stack @4 :Data;                   # the bytes [context, regionHigh)
+  frameAddress @5 :UInt64;          # the writer's frame object [frameAddress, +frameSize)
+  frameSize @6 :UInt32;
+  callableAddress @7 :UInt64;       # the callable's bytes, inside the frame object
+  callable @8 :Data;
+  callableOps @9 :UInt64;           # address of the callable's operations (static data of the program)
+  share @10 :UInt64;                # its arena share (0: none)
+  arenaRuns @11 :List(ArenaRun);    # the share's memory
+  relocations @12 :List(Relocation);
+  frames @13 :List(NativeFrame);    # the stack walk, innermost first (for readers; restore ignores it)
+  summary @14 :WordSummary;
+}
+
+struct ArenaRun {
+  address @0 :UInt64;
+  mapped @1 :UInt64;                # bytes of address space
+  bytes @2 :Data;                   # the used bytes from `address` on
+}
+
+# One pointer word to re-aim on restore: the word at `at` (in the stack, the
+# callable or an arena run, by the writer's addresses) becomes the restored
+# target's address plus `offset`.
+struct Relocation {
+  at @0 :UInt64;
+  offset @1 :Int64;
+  target :union {
+    tasklet @2 :UInt64;             # the tasklet object of the tasklet with this id
+    frame @3 :UInt64;               # the native frame object of the tasklet with this id
+    channel @4 :UInt32;             # index into channels
+    scheduler @5 :Void;             # the scheduler thawing the snapshot
+    nativeThread @6 :Void;          # the thawing thread's native state
+    external @7 :Text;              # a named external (stasis/persist/native.h)
+  }
+}
+
+struct NativeFrame {
+  pc @0 :UInt64;
+  sp @1 :UInt64;                    # the frame's lowest stack address
+  function @2 :Text;
+  file @3 :Text;
+  line @4 :UInt32;
+  module @5 :Text;
+}
+
+# How the words of the stack, callable and arena runs were classified.
+struct WordSummary {
+  words @0 :UInt64;
+  ownStack @1 :UInt64;              # pointers into the tasklet's own stack
+  arena @2 :UInt64;                 # pointers into arena shares of the snapshot
+  module @3 :UInt64;                # pointers into code or data of loaded objects
+  relocated @4 :UInt64;             # pointers to runtime objects and externals
+  plain @5 :UInt64;                 # everything else: not an address of this process
+  deadStack @6 :UInt64;             # into the stack region below the stack pointer (dead stack)
 }

@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "flat_message_builder.h"
+#include "native/native_freeze.h"
 #include "pointer_set.h"
 #include "producer.h"
 #include "stasis/persist/access.h"
@@ -96,6 +97,7 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
 
   persist::Snapshot finish() {
     check_tasklets();
+    if (native_count_) capture_natives();
     std::size_t archive_estimate = 0;
     // The archive is written into the message buffer's tail and becomes the
     // message's second segment: no copy of it (flat_message_builder.h).
@@ -121,6 +123,12 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     }
     write_channels(root);
     write_types(root);
+    if (native_count_) {
+      std::vector<const persist::native::CapturedNative*> used;
+      for (const auto& [t, c] : captured_) used.push_back(&c);
+      persist::native::NativeFreezer::write_modules(
+          root.initModules(static_cast<unsigned>(persist::native::NativeFreezer::module_count())), used);
+    }
     stats_.archive_bytes = sink_.size();
     root.adoptArchive(message.external(sink_.data(), sink_.size()));
     if (!sink_.spilled()) message.set_tail_used(sink_.size());
@@ -141,6 +149,38 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
       return snapshot_of(std::move(compressed));
     }
     return snapshot_of(persist::encode_container(words, options_.container));
+  }
+
+  // Captures every native tasklet of order_ (NativeFreezeError if one cannot be
+  // frozen) and gives the channels their stacks point at a snapshot index.
+  void capture_natives() {
+    std::vector<Tasklet*> others;
+    if (scope_ == schema::Snapshot::Scope::TASKLETS) {
+      auto other = [&](Tasklet* t) {
+        if (!included_.contains(t)) others.push_back(t);
+      };
+      for (int level = Scheduler::kLevels - 1; level >= 0; --level) {
+        for (Tasklet* t = s_.levels_[level].head; t; t = t->link_next_) other(t);
+      }
+      for (Tasklet* t = s_.paused_.head; t; t = t->link_next_) other(t);
+      for (Tasklet* t = s_.blocked_.head; t; t = t->link_next_) other(t);
+    }
+    natives_ = std::make_unique<persist::native::NativeFreezer>(s_, order_, others);
+    for (Tasklet* t : order_) {
+      if (!t->native()) continue;
+      persist::native::CapturedNative c = natives_->capture(*t);
+      for (const persist::native::WordRelocation& r : c.relocations) {
+        if (r.kind != persist::native::ObjectKind::kChannel) continue;
+        const auto* ch = reinterpret_cast<const ChannelBase*>(r.key);
+        const ValueCodec* codec = persist::ValueCodecs::instance().find(ch->value_type());
+        if (!codec) throw_no_channel_codec(ch);
+        channel_ref(ch, *codec);
+      }
+      std::size_t bytes = c.image.stack.size() + c.image.callable_bytes.size();
+      for (const auto& r : c.runs) bytes += r.bytes.size() + 32;
+      estimate_.words += bytes / 8 + c.relocations.size() * 4 + c.frames.size() * 12 + 16;
+      captured_.emplace(t, std::move(c));
+    }
   }
 
   persist::Snapshot snapshot_of(std::string bytes) {
@@ -270,10 +310,10 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     for (std::size_t i = 0; i < order_.size(); ++i) {
       prefetch(i);
       Tasklet* t = order_[i];
-      if (t->native()) {
+      if (t->native() && t->wait_ == WaitKind::kIo) {
         throw FreezeError("freeze: " + t->label() +
-                          " is a native tasklet (its state is a C stack); soft persistence freezes soft tasklets "
-                          "only — leave it out of the set, or write it as soft frames (docs/native.md)");
+                          " is blocked in an I/O operation, whose state lives in the I/O reactor; freeze it when it "
+                          "waits on a channel, sleeps or is runnable");
       }
       if (t->wait_ == WaitKind::kSelect) {
         throw FreezeError("freeze: " + t->label() + " is blocked in a select (" + describe_select(t->select_) +
@@ -290,6 +330,17 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
       if (t->exc_) {
         throw FreezeError("freeze: " + t->label() +
                           " has a pending exception thrown into it; let it run first, then freeze");
+      }
+      if (t->native()) {
+        ++native_count_;
+        estimate_.words += struct_words<schema::Tasklet>() + struct_words<schema::NativeTasklet>() + 64;
+        if (t->slot_.has_value() && !persist::ValueCodecs::instance().find(t->slot_.type())) {
+          throw FreezeError("freeze: " + t->label() + " holds a value in flight of C++ type '" +
+                            persist::demangle(t->slot_.type().name()) +
+                            "' that has no codec; register it with STASIS_PERSISTENT_VALUE(Type, \"name\")");
+        }
+        if (t->slot_.has_value()) ++estimate_.values;
+        continue;
       }
       for (const FrameBase* f = t->top_; f; f = f->stasis_caller_) {
         const FramePersistOps* p = persist::persist_ops_of(f->ops());
@@ -371,10 +422,15 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
       case WaitKind::kSleep: wait.setSleep(sleep_left_.count(t) ? sleep_left_[t] : 0); break;
       default: wait.setNone(); break;
     }
-    std::size_t depth = t->frame_depth();
-    auto frames = b.initFrames(static_cast<unsigned>(depth));
-    unsigned i = 0;
-    for (const FrameBase* f = t->top_; f; f = f->stasis_caller_, ++i) write_frame(f, frames[i]);
+    if (t->native()) {
+      natives_->write(captured_.at(t), b.initNative(), [&](const ChannelBase* ch) { return channel_index_.at(ch); });
+      b.initFrames(0);
+    } else {
+      std::size_t depth = t->frame_depth();
+      auto frames = b.initFrames(static_cast<unsigned>(depth));
+      unsigned i = 0;
+      for (const FrameBase* f = t->top_; f; f = f->stasis_caller_, ++i) write_frame(f, frames[i]);
+    }
     if (t->slot_.has_value()) {
       b.setHasSlot(true);
       write_value(*persist::ValueCodecs::instance().find(t->slot_.type()), b.initSlot(),
@@ -542,6 +598,9 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   capnp::List<schema::Field>::Builder fields_;
   unsigned next_field_ = 0;
   persist::FreezeStats stats_;
+  std::size_t native_count_ = 0;
+  std::unique_ptr<persist::native::NativeFreezer> natives_;
+  std::unordered_map<const Tasklet*, persist::native::CapturedNative> captured_;
   struct {
     std::size_t words = 0;   // tasklet, frame and field records
     std::size_t fields = 0;  // frame fields

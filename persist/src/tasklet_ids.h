@@ -96,12 +96,12 @@ struct ValidatedFrame {
 // Its frames follow those of the tasklets before it in Validated::frames.
 struct ValidatedTasklet {
   static constexpr std::uint8_t kAtomic = 1, kBlockTrap = 2, kStarted = 4, kInterrupted = 8, kSleeps = 16,
-                                kHasSlot = 32, kExtra = 64;
+                                kHasSlot = 32, kExtra = 64, kNative = 128;
   std::uint64_t id;
   std::uint32_t frame_count;
   schema::Tasklet::State state;
   std::int8_t priority;
-  std::uint8_t bits;  // kExtra: it has a ValidatedExtra (a name, a sleep or a slot)
+  std::uint8_t bits;  // kExtra: it has a ValidatedExtra (a name, a sleep or a slot); kNative: no frames, a native record
 };
 
 // What few tasklets have: a name (pointing into the message), a sleep, a slot.

@@ -22,6 +22,8 @@
 #include "tasklet_ids.h"
 #include "stasis/persist/persistent_frame.h"
 #include "stasis/persist/snapshot.h"
+#include "native/native_thaw.h"
+#include "stasis/native_image.h"
 #include "stasis/persist/validate.h"
 #include "stasis/schema/snapshot.capnp.h"
 
@@ -34,7 +36,7 @@ using persist::ValueCodec;
 
 class PersistAccess::Thawer final : public persist::FrameReader {
  public:
-  Thawer(Scheduler& s, const persist::ThawOptions& options) : s_(s), options_(options) {
+  Thawer(Scheduler& s, const persist::ThawOptions& options) : s_(s), options_(options), native_(options.source_name) {
     if (s.running_) {
       throw SchedulerError("thaw: the scheduler is running; thaw from outside Scheduler::run()");
     }
@@ -56,6 +58,15 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     const std::string& src = options_.source_name;
     persist::validate_snapshot(root, src, validated_);  // and keeps what it read
     persist::check_producer(root.getProducer(), src);
+    root_ = root;
+    native_count_ = 0;
+    for (const persist::ValidatedTasklet& t : validated_.tasklets) native_count_ += (t.bits & persist::ValidatedTasklet::kNative) != 0;
+    if (native_count_ && !options_.allow_native) {
+      throw SnapshotIncompatible(src + ": it holds " + std::to_string(native_count_) +
+                                 " native tasklet(s), whose stacks are machine state that runs as code in this "
+                                 "process; thaw it only from a trusted source, with ThawOptions::allow_native = true");
+    }
+    if (native_count_) native_.check(root);
     resolve_frame_types(root.getFrameTypes());
     resolve_value_types(root.getValueTypes());
     create_channels(root.getChannels());
@@ -194,6 +205,10 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     for (unsigned i = 0; i < tasklets.size(); ++i) {
       const persist::ValidatedTasklet& t = tasklets[i];
       const std::size_t start = frames_.size();
+      if (t.bits & persist::ValidatedTasklet::kNative) {
+        if (native_frames_.empty()) native_frames_.resize(tasklets.size(), nullptr);
+        native_frames_[i] = native_.prepare(root_.getTasklets()[i], i);
+      }
       for (unsigned j = 0; j < t.frame_count; ++j) {
         const persist::ValidatedFrame& fr = frames[start + j];
         // Not a structured binding: clang before 16 cannot capture one in the lambda below.
@@ -341,7 +356,9 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       if (keep_ids && id >= s_.next_id_) s_.next_id_ = id + 1;
       const std::size_t start = next_frame, end = start + rec.frame_count;
       next_frame = end;
-      Tasklet* t = new Tasklet(id, frames_[start]);
+      const bool native = rec.bits & persist::ValidatedTasklet::kNative;
+      Tasklet* t = new Tasklet(id, native ? native_frames_[i] : frames_[start]);
+      if (native) ::stasis::detail::attach_native(*t, native_frames_[i]);
       std::fill(frames_.begin() + static_cast<std::ptrdiff_t>(start), frames_.begin() + static_cast<std::ptrdiff_t>(end),
                 nullptr);  // the tasklet owns its chain now
       t->add_ref();  // the scheduler's reference
@@ -398,6 +415,12 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       }
       begin = end;
     }
+    if (native_count_) {
+      std::unordered_map<std::uint64_t, Tasklet*> by_id;
+      for (unsigned i = 0; i < count; ++i) by_id.emplace(validated_.tasklets[i].id, out.tasklets_[i].get());
+      native_.patch([&](std::uint64_t id) { return by_id.at(id); },
+                    [&](std::uint32_t index) { return channels_[index].get(); }, s_);
+    }
     if (whole_scheduler_ && options_.restore_scheduler_state) {
       s_.steps_ = saved_steps_;
       s_.seed(saved_rng_);
@@ -408,6 +431,12 @@ class PersistAccess::Thawer final : public persist::FrameReader {
 
   Scheduler& s_;
   const persist::ThawOptions& options_;
+  // Native tasklets: made by native_ before commit (which hands them to their
+  // tasklets); native_frames_[i] is tasklet i's frame, if native.
+  persist::native::NativeThawer native_;
+  schema::Snapshot::Reader root_;
+  std::size_t native_count_ = 0;
+  std::vector<FrameBase*> native_frames_;
 
   persist::IArchive* ar_ = nullptr;
   Where where_;

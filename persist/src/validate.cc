@@ -230,7 +230,13 @@ class Checker {
       std::int64_t sleep_ns = -1;
       check_wait(t, i, blocked, path, &sleep_ns);
       const std::size_t first_frame = record ? record->frames.size() : 0;
-      check_frames(t, path);
+      const bool native = t.hasNative();
+      if (native) {
+        if (t.getFrames().size() != 0) report(path() + " is native but lists soft frames");
+        check_native(t.getNative(), t.getStarted(), path);
+      } else {
+        check_frames(t, path);
+      }
       std::uint32_t slot_type = 0, slot_bytes = 0;
       const bool has_slot = t.getHasSlot();
       if (has_slot) {
@@ -247,7 +253,8 @@ class Checker {
         const auto bits = static_cast<std::uint8_t>(
             (t.getAtomic() ? V::kAtomic : 0) | (t.getBlockTrap() ? V::kBlockTrap : 0) |
             (t.getStarted() ? V::kStarted : 0) | (t.getInterrupted() ? V::kInterrupted : 0) |
-            (sleep_ns >= 0 ? V::kSleeps : 0) | (has_slot ? V::kHasSlot : 0) | (extra ? V::kExtra : 0));
+            (sleep_ns >= 0 ? V::kSleeps : 0) | (has_slot ? V::kHasSlot : 0) | (extra ? V::kExtra : 0) |
+            (native ? V::kNative : 0));
         record->tasklets.push_back({t.getId(), static_cast<std::uint32_t>(record->frames.size() - first_frame), state,
                                     static_cast<std::int8_t>(priority), bits});
         if (extra) record->extras.push_back({i, slot_type, slot_bytes, sleep_ns < 0 ? 0 : sleep_ns, view(name)});
@@ -282,6 +289,26 @@ class Checker {
         return;
     }
     report(path() + ".wait has unknown kind " + std::to_string(static_cast<unsigned>(wait.which())));
+  }
+
+  // The structure of a native record (what it means for this process — layout,
+  // externals, relocation targets — is checked by the native thawer).
+  template <typename Path>
+  void check_native(schema::NativeTasklet::Reader n, bool started, Path&& path) {
+    if (n.getStarted() != started) report(path() + ".native.started disagrees with the tasklet's started flag");
+    if (n.getRegionLow() >= n.getRegionHigh() && started) report(path() + ".native has an empty stack region");
+    for (auto f : n.getFrames()) {
+      check_text(f.getFunction(), kMaxTextBytes, false, [&] { return path() + ".native.frames[].function"; });
+      check_text(f.getFile(), kMaxTextBytes, false, [&] { return path() + ".native.frames[].file"; });
+      check_text(f.getModule(), kMaxTextBytes, false, [&] { return path() + ".native.frames[].module"; });
+    }
+    for (auto r : n.getRelocations()) {
+      if (r.getTarget().which() == schema::Relocation::Target::CHANNEL) {
+        check_channel_index(r.getTarget().getChannel(), [&] { return path() + ".native.relocations[].channel"; });
+      } else if (r.getTarget().which() == schema::Relocation::Target::EXTERNAL) {
+        check_text(r.getTarget().getExternal(), kMaxNameBytes, true, [&] { return path() + ".native.relocations[].external"; });
+      }
+    }
   }
 
   template <typename Path>

@@ -46,7 +46,8 @@ struct Outcome {
 
 // Starts argv[0] (looked up in PATH) with argv. If exec fails the child prints why
 // and exits with 127.
-inline Child start_captured(const std::vector<std::string>& argv) {
+// `before_exec`, if given, runs in the child right before the exec.
+inline Child start_captured(const std::vector<std::string>& argv, void (*before_exec)() = nullptr) {
   int fds[2];
   if (pipe(fds) != 0) return {};
   pid_t pid = fork();
@@ -63,6 +64,7 @@ inline Child start_captured(const std::vector<std::string>& argv) {
     std::vector<char*> cargv;
     for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
     cargv.push_back(nullptr);
+    if (before_exec) before_exec();
     execvp(cargv[0], cargv.data());
     std::string msg = "exec " + argv[0] + " failed: " + std::strerror(errno) + "\n";
     (void)!write(STDOUT_FILENO, msg.data(), msg.size());

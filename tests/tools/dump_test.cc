@@ -646,5 +646,327 @@ TEST_F(DumpArchive, BadArchiveBytesShowAsUndecodedFields) {
   }
 }
 
+
+// --- Native tasklets: a real snapshot written by stasis_native_fixture ---
+
+class DumpNative : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    path_ = (temp_dir() / "native.snap").string();
+    // Through the cross-testing emulator, if any, like stasis-dump itself.
+    std::vector<std::string> argv = stasis::test_support::emulator_words(STASIS_DUMP_EMULATOR);
+    argv.push_back(STASIS_NATIVE_FIXTURE);
+    argv.push_back(path_);
+    stasis::test_support::Outcome o = stasis::test_support::run_captured(argv);
+    if (o.exit_code() != 0 || !contains(o.output, "frozen ")) {
+      problem_ = "stasis_native_fixture failed (exit " + std::to_string(o.exit_code()) + "): " + o.output;
+      return;
+    }
+    bytes_ = slurp(path_);
+    // The tasklet's id and its recorded frames, read directly from the message.
+    persist::MessageView view = persist::MessageView::from_bytes(bytes_);
+    auto t = view.root().getTasklets()[0];
+    id_ = std::to_string(t.getId());
+    auto frames = t.getNative().getFrames();
+    for (unsigned k = 0; k < frames.size(); ++k) {
+      std::string f = frames[k].getFunction().cStr();
+      if (f.find("fixture_inner") != std::string::npos) inner_ = static_cast<int>(k);
+      if (f.find("fixture_outer") != std::string::npos) outer_ = static_cast<int>(k);
+    }
+  }
+
+  void SetUp() override { ASSERT_TRUE(problem_.empty()) << problem_; }
+
+  // The snapshot with `edit` applied to its message.
+  static std::string edited(const std::string& name, const std::function<void(Snapshot::Builder)>& edit) {
+    persist::MessageView view = persist::MessageView::from_bytes(bytes_);
+    capnp::MallocMessageBuilder b;
+    b.setRoot(view.root());
+    edit(b.getRoot<Snapshot>());
+    return write_temp_file(name, persist::encode_container(b, {persist::Compression::kNone}));
+  }
+
+  // The "#k function ..." lines of `show` output, function names only.
+  static std::vector<std::string> frame_functions(const std::string& show) {
+    std::vector<std::string> out;
+    std::istringstream in(show);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("#", 0) != 0) continue;
+      std::size_t space = line.find(' ');
+      std::size_t end = line.find(" (", space + 1);
+      if (end == std::string::npos) end = line.find(" [", space + 1);
+      out.push_back(line.substr(space + 1, end - space - 1));
+    }
+    return out;
+  }
+
+  static inline std::string path_, bytes_, id_, problem_;
+  static inline int inner_ = -1, outer_ = -1;
+};
+
+TEST_F(DumpNative, FixtureRecordsTheCallChain) {
+  EXPECT_GE(inner_, 0) << "no fixture_inner frame recorded";
+  EXPECT_GT(outer_, inner_) << "fixture_outer must be outside fixture_inner";
+}
+
+TEST_F(DumpNative, TaskletsMarksNativeTaskletsAndTheirDepth) {
+  Result r = dump({"tasklets", path_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "ID  NAME            KIND    STATE    PRI  DEPTH  WAITING ON\n")) << r.out;
+  persist::MessageView view = persist::MessageView::from_bytes(bytes_);
+  std::string depth = std::to_string(view.root().getTasklets()[0].getNative().getFrames().size());
+  EXPECT_TRUE(contains(r.out, id_ + "   native-fixture  native  blocked  0    " + depth)) << r.out;
+  EXPECT_TRUE(contains(r.out, "receive on channel #")) << r.out;
+  EXPECT_TRUE(contains(r.out, "'fixture-in'\n")) << r.out;
+}
+
+TEST_F(DumpNative, ShowPrintsSizesSummaryAndFramesInnermostFirst) {
+  Result r = dump({"show", path_, id_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("tasklet " + id_ + " 'native-fixture'\n  kind         native\n  state        blocked, started\n", 0), 0u)
+      << r.out;
+  for (const char* part : {"\n  stack        ", " bytes [0x", "\n  region       [0x", "\n  callable     ",
+                           "\n  arena        share 0x", " bytes used of ", "\n  relocations  ",
+                           "\n  summary      ", " words: own stack ", ", arena ", ", module ", ", relocated ",
+                           ", plain ", ", dead stack ", "\n  frames       ", ", innermost first (as recorded by freeze)\n"}) {
+    EXPECT_TRUE(contains(r.out, part)) << part << "\n" << r.out;
+  }
+  EXPECT_FALSE(contains(r.out, "\n  arena        -\n")) << "an arena tasklet has arena bytes\n" << r.out;
+  std::vector<std::string> functions = frame_functions(r.out);
+  auto at = [&](const char* name) {
+    return std::find_if(functions.begin(), functions.end(), [&](const std::string& f) { return contains(f, name); }) -
+           functions.begin();
+  };
+  ASSERT_LT(at("fixture_inner"), static_cast<long>(functions.size())) << r.out;
+  EXPECT_LT(at("fixture_inner"), at("fixture_outer")) << r.out;
+  EXPECT_TRUE(contains(r.out, "\n#0 ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "native_fixture.cc:")) << r.out;
+  EXPECT_TRUE(contains(r.out, "fixture_outer(stasis::Channel<int>&) (")) << r.out;
+  EXPECT_TRUE(contains(r.out, "[stasis_native_fixture] pc=0x")) << r.out;
+  EXPECT_TRUE(contains(r.out, " sp=0x")) << r.out;
+}
+
+TEST_F(DumpNative, ResymbolizeRewalksOfflineFromTheModuleFiles) {
+  Result recorded = dump({"show", path_, id_});
+  Result rewalked = dump({"show", path_, id_, "--resymbolize"});
+  ASSERT_EQ(rewalked.code, 0) << rewalked.err;
+  EXPECT_TRUE(contains(rewalked.out, "(re-walked offline from the module files)")) << rewalked.out;
+  EXPECT_EQ(frame_functions(rewalked.out), frame_functions(recorded.out)) << rewalked.out;
+
+  // Recorded frames without names: show re-walks by itself.
+  std::string nameless = edited("native-nameless.snap", [](Snapshot::Builder s) {
+    for (auto f : s.getTasklets()[0].getNative().getFrames()) {
+      f.setFunction("");
+      f.setFile("");
+      f.setLine(0);
+    }
+  });
+  Result r = dump({"show", nameless, id_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "(re-walked offline from the module files)")) << r.out;
+  EXPECT_EQ(frame_functions(r.out), frame_functions(recorded.out)) << r.out;
+
+  // Module files that are not here: the recorded frames, with a note saying why.
+  std::string elsewhere = edited("native-elsewhere.snap", [](Snapshot::Builder s) {
+    for (auto m : s.getModules()) m.setPath("/nonexistent/" + std::string(m.getPath().cStr()));
+  });
+  r = dump({"show", elsewhere, id_, "--resymbolize"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "(as recorded by freeze)\n  note         not re-walked: the program file")) << r.out;
+  EXPECT_EQ(frame_functions(r.out), frame_functions(recorded.out)) << r.out;
+}
+
+TEST_F(DumpNative, InfoCountsNativeTaskletsAndModules) {
+  Result r = dump({"info", path_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "\nnative tasklets  1 (stack ")) << r.out;
+  EXPECT_TRUE(contains(r.out, " bytes, arena ")) << r.out;
+  EXPECT_TRUE(contains(r.out, " referenced; --modules lists them)\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "\nframes           0 soft, ")) << r.out;
+  r = dump({"info", path_, "--modules"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "stasis_native_fixture build-id ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "(main program, referenced)\n")) << r.out;
+  // Soft snapshots keep their info unchanged.
+  auto m = make_fixture_message();
+  std::string soft = write_temp_file("soft.snap", encode(*m));
+  Result soft_info = dump({"info", soft});
+  EXPECT_FALSE(contains(soft_info.out, "\nnative tasklets")) << soft_info.out;
+  EXPECT_FALSE(contains(soft_info.out, "\nmodules")) << soft_info.out;
+  EXPECT_TRUE(contains(soft_info.out, "\nframes           5\n")) << soft_info.out;
+}
+
+TEST_F(DumpNative, JsonHasTheNativeRecordWithoutRawBytes) {
+  Result r = dump({"json", path_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["tasklets"].size(), 1u);
+  const nlohmann::json& n = j["tasklets"][0]["native"];
+  ASSERT_TRUE(n.is_object()) << n;
+  EXPECT_TRUE(n["started"].get<bool>());
+  EXPECT_GT(n["stackBytes"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(n["arenaBytes"].get<std::uint64_t>(), 0u);
+  EXPECT_GT(n["summary"]["words"].get<std::uint64_t>(), 0u);
+  EXPECT_EQ(n["relocations"].size(), persist::MessageView::from_bytes(bytes_).root().getTasklets()[0].getNative().getRelocations().size());
+  EXPECT_FALSE(n.contains("stack")) << "raw stack bytes must not be dumped";
+  ASSERT_GT(n["frames"].size(), static_cast<std::size_t>(outer_));
+  EXPECT_TRUE(contains(n["frames"][inner_]["function"].get<std::string>(), "fixture_inner"));
+  EXPECT_TRUE(contains(n["frames"][outer_]["function"].get<std::string>(), "fixture_outer"));
+  EXPECT_TRUE(contains(n["frames"][outer_]["file"].get<std::string>(), "native_fixture.cc"));
+  EXPECT_GT(n["frames"][outer_]["line"].get<int>(), 0);
+  ASSERT_FALSE(j["modules"].empty());
+  EXPECT_TRUE(j["modules"][0]["mainProgram"].get<bool>()) << j["modules"][0];
+  EXPECT_FALSE(j["modules"][0]["buildId"].get<std::string>().empty());
+  // Soft tasklets have "native": null.
+  auto m = make_fixture_message();
+  std::string soft = write_temp_file("native-soft.snap", encode(*m));
+  EXPECT_TRUE(nlohmann::json::parse(dump({"json", soft}).out)["tasklets"][0]["native"].is_null());
+}
+
+TEST_F(DumpNative, VerifyChecksBinariesByBuildId) {
+  Result r = dump({"verify", path_});
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, ": OK (format 2")) << r.out;
+  EXPECT_TRUE(contains(r.out, ", 1 native, ")) << r.out;
+
+  r = dump({"verify", "--binary", STASIS_NATIVE_FIXTURE, path_});
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, std::string(STASIS_NATIVE_FIXTURE) + ": build-id ")) << r.out;
+  EXPECT_TRUE(contains(r.out, " matches the snapshot's program")) << r.out;
+
+  r = dump({"verify", path_, "--binary", STASIS_DUMP_PATH});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "the snapshot's program has build-id ")) << r.out;
+  EXPECT_TRUE(contains(r.out, ", " + std::string(STASIS_DUMP_PATH) + " has ")) << r.out;
+  EXPECT_TRUE(contains(r.out, ": not the build that froze it\n")) << r.out;
+
+  // Both: one matches, one does not -> 1.
+  r = dump({"verify", path_, "--binary", STASIS_NATIVE_FIXTURE, "--binary", STASIS_DUMP_PATH});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+
+  expect_one_line_error(dump({"verify", path_, "--binary", path_ + ".missing"}), 2, "cannot read it");
+  expect_one_line_error(dump({"verify", path_, "--binary", path_}), 2, "not an ELF file");
+
+  // A soft snapshot binds to no build: nothing to match.
+  auto m = make_fixture_message();
+  std::string soft = write_temp_file("native-soft.snap", encode(*m));
+  r = dump({"verify", soft, "--binary", STASIS_NATIVE_FIXTURE});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "the snapshot records no module table")) << r.out;
+}
+
+TEST_F(DumpNative, VerifyChecksTheNativeRecordsStructure) {
+  std::string short_stack = edited("native-short.snap", [](Snapshot::Builder s) {
+    auto n = s.getTasklets()[0].getNative();
+    std::vector<capnp::byte> bytes(n.getStack().begin(), n.getStack().end() - 8);
+    n.setStack(kj::arrayPtr(bytes.data(), bytes.size()));
+  });
+  Result r = dump({"verify", short_stack});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, ": INVALID\n  tasklets[0].native: its stack has ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "but [context, regionHigh) spans ")) << r.out;
+
+  std::string stray = edited("native-stray.snap", [](Snapshot::Builder s) {
+    auto r0 = s.getTasklets()[0].getNative().getRelocations()[0];
+    r0.getTarget().setTasklet(99);
+    r0.setAt(8);
+  });
+  r = dump({"verify", stray});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "tasklets[0].native.relocations[0]: the word at 0x8 is in none of the tasklet's stack")) << r.out;
+  EXPECT_TRUE(contains(r.out, "tasklets[0].native.relocations[0]: names tasklet #99, which is not in the snapshot")) << r.out;
+
+  std::string no_modules = edited("native-no-modules.snap", [](Snapshot::Builder s) { s.initModules(0); });
+  r = dump({"verify", no_modules});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "modules: a snapshot with native tasklets must record its module table")) << r.out;
+  // The other commands refuse it too, unless --no-check.
+  expect_one_line_error(dump({"show", short_stack, id_}), 2, "its stack has");
+  EXPECT_EQ(dump({"show", short_stack, id_, "--no-check"}).code, 0);
+}
+
+TEST_F(DumpNative, DiffShowsStackAndFrameChanges) {
+  Result same = dump({"diff", path_, path_});
+  EXPECT_EQ(same.code, 0) << same.out << same.err;
+  EXPECT_EQ(same.out, "");
+
+  const int inner = inner_;
+  std::string changed = edited("native-changed.snap", [inner](Snapshot::Builder s) {
+    auto n = s.getTasklets()[0].getNative();
+    n.getStack()[n.getStack().size() / 2] ^= 1;
+    n.getFrames()[static_cast<unsigned>(inner)].setFunction("somewhere_else(int)");
+  });
+  Result d = dump({"diff", path_, changed});
+  EXPECT_EQ(d.code, 1) << d.err;
+  std::string label = "tasklet " + id_ + " 'native-fixture': ";
+  EXPECT_TRUE(contains(d.out, label + "stack contents differ (")) << d.out;
+  EXPECT_TRUE(contains(d.out, label + "native frames[" + std::to_string(inner) + "]: function ")) << d.out;
+  EXPECT_TRUE(contains(d.out, " -> somewhere_else(int)\n")) << d.out;
+
+  std::string shallower = edited("native-shallower.snap", [](Snapshot::Builder s) {
+    auto n = s.getTasklets()[0].getNative();
+    std::vector<capnp::byte> bytes(n.getStack().begin() + 16, n.getStack().end());
+    n.setContext(n.getContext() + 16);
+    n.setStack(kj::arrayPtr(bytes.data(), bytes.size()));
+    auto old = n.getFrames();
+    capnp::MallocMessageBuilder copy;
+    auto kept = copy.initRoot<schema::NativeTasklet>().initFrames(old.size() - 1);
+    for (unsigned k = 1; k < old.size(); ++k) kept.setWithCaveats(k - 1, old[k]);
+    n.setFrames(kept.asReader());
+  });
+  d = dump({"diff", path_, shallower, "--no-check"});
+  EXPECT_EQ(d.code, 1) << d.err;
+  EXPECT_TRUE(contains(d.out, label + "stack ")) << d.out;
+  EXPECT_TRUE(contains(d.out, " bytes -> ")) << d.out;
+  EXPECT_TRUE(contains(d.out, label + "native frame depth ")) << d.out;
+  EXPECT_TRUE(contains(d.out, label + "native frames[0] ")) << d.out;
+  EXPECT_TRUE(contains(d.out, " removed\n")) << d.out;
+}
+
+// Hostile native records (garbage registers, stack words, context, frames) shown
+// with --no-check and re-walked offline: every command ends with 0, 1 or 2, never
+// a crash.
+TEST_F(DumpNative, DamagedNativeRecordsNeverCrash) {
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 4; ++round) {  // few: each round runs 6 processes
+    std::string path = edited("native-damaged" + std::to_string(round) + ".snap", [&](Snapshot::Builder s) {
+      auto n = s.getTasklets()[0].getNative();
+      auto stack = n.getStack();
+      for (int k = 0; k < 8 && stack.size() >= 8; ++k) {  // the switch block first, then anywhere
+        std::size_t at = (k < 4 ? rng() % std::min<std::size_t>(stack.size(), 64) : rng() % stack.size()) & ~std::size_t{7};
+        std::uint64_t v = rng();
+        if (k % 2) v = n.getContext() + rng() % (stack.size() + 64);  // plausible stack addresses
+        for (int b = 0; b < 8 && at + b < stack.size(); ++b) stack[at + b] = static_cast<capnp::byte>(v >> (8 * b));
+      }
+      if (round == 1) n.setContext(n.getContext() + 8 * (rng() % 8));
+      if (round == 2) n.setContext(rng());
+      for (auto f : n.getFrames()) f.setSp(rng() % 2 ? rng() : f.getSp());
+      if (round == 3) s.getModules()[0].setBase(rng());
+    });
+    const std::vector<std::vector<std::string>> commands = {
+        {"info", path, "--modules"},
+        {"verify", path, "--binary", STASIS_NATIVE_FIXTURE},
+        {"tasklets", path, "--no-check"},
+        {"show", path, id_, "--no-check", "--resymbolize"},
+        {"json", path, "--no-check"},
+        {"diff", path_, path, "--no-check"},
+    };
+    for (const auto& args : commands) {
+      Result r = dump(args);
+      SCOPED_TRACE(args[0] + " " + path);
+      EXPECT_GE(r.code, 0);
+      EXPECT_LE(r.code, 2) << r.err;
+      if (r.code == 2) EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+      else EXPECT_TRUE(r.err.empty()) << r.err;
+    }
+  }
+}
+
+TEST_F(DumpNative, NewOptionsHaveHelp) {
+  EXPECT_TRUE(contains(dump({"show", "--help"}).out, "--resymbolize"));
+  EXPECT_TRUE(contains(dump({"verify", "--help"}).out, "--binary"));
+  EXPECT_TRUE(contains(dump({"info", "--help"}).out, "--modules"));
+}
+
 }  // namespace
 }  // namespace stasis::testing

@@ -4,8 +4,11 @@
 // Frame chains are aligned from the root (the outermost frame), because the outer
 // activations are the ones two snapshots of one tasklet share; a frame is named by
 // its index (innermost = 0) in A, or "frames[iA->iB]" when depths differ. Fields
-// are matched by name. Output: one line per difference, in A's order, then what
-// only B has. Exit 0 same, 1 different (like diff(1)), 2 on errors.
+// are matched by name. Native tasklets compare their records: kind, stack size (or
+// contents), arena bytes, relocations, the word summary, and the recorded frames'
+// functions, aligned from the root like soft frames ("native frames[i]").
+// Output: one line per difference, in A's order, then what only B has. Exit 0
+// same, 1 different (like diff(1)), 2 on errors.
 #include <algorithm>
 #include <unordered_map>
 #include <vector>
@@ -13,6 +16,7 @@
 #include "commands.h"
 #include "fields.h"
 #include "loaded.h"
+#include "native.h"
 #include "render.h"
 
 namespace stasis::dump {
@@ -35,7 +39,9 @@ class Differ {
     for (auto tb : b_.tasklets) {
       if (!a_.find_tasklet(tb.getId())) {
         report(tasklet_label(tb) + ": added (" + state_text(tb.getState()) + ", " +
-               count_text(tb.getFrames().size(), "frame") + ")");
+               (tb.hasNative() ? "native, " + count_text(tb.getNative().getFrames().size(), "frame")
+                               : count_text(tb.getFrames().size(), "frame")) +
+               ")");
       }
     }
     std::unordered_map<std::uint64_t, std::uint32_t> b_channels;
@@ -89,7 +95,47 @@ class Differ {
     changed(label, "flags", tasklet_flags_text(ta), tasklet_flags_text(tb));
     changed(label, "wait", wait_text(a_, ta), wait_text(b_, tb));
     changed(label, "slot", slot_text(a_, ta), slot_text(b_, tb));
+    if (ta.hasNative() || tb.hasNative()) {
+      native(label, ta, tb);
+      return;
+    }
     frames(label, i, j);
+  }
+
+  static std::string function_text(const NativeFrameInfo& f) {
+    return f.function.empty() ? "??" : escaped(f.function);
+  }
+
+  void native(const std::string& label, schema::Tasklet::Reader ta, schema::Tasklet::Reader tb) {
+    if (ta.hasNative() != tb.hasNative()) {
+      report(label + ": kind " + (ta.hasNative() ? "native -> soft" : "soft -> native"));
+      return;
+    }
+    auto na = ta.getNative(), nb = tb.getNative();
+    auto sa = na.getStack(), sb = nb.getStack();
+    if (sa.size() != sb.size()) {
+      report(label + ": stack " + count_text(sa.size(), "byte") + " -> " + count_text(sb.size(), "byte"));
+    } else if (sa != sb) {
+      report(label + ": stack contents differ (" + count_text(sa.size(), "byte") + ")");
+    }
+    changed(label, "arena", count_text(arena_bytes(na), "byte"), count_text(arena_bytes(nb), "byte"));
+    changed(label, "relocations", relocation_counts_text(na), relocation_counts_text(nb));
+    changed(label, "summary", summary_text(na.getSummary()), summary_text(nb.getSummary()));
+    std::vector<NativeFrameInfo> fa = recorded_frames(na), fb = recorded_frames(nb);
+    changed(label, "native frame depth", std::to_string(fa.size()), std::to_string(fb.size()));
+    std::size_t common = std::min(fa.size(), fb.size());
+    for (std::size_t k = 0; k < common; ++k) {
+      std::size_t ia = fa.size() - 1 - k, ib = fb.size() - 1 - k;
+      std::string name = ia == ib ? "native frames[" + std::to_string(ia) + "]"
+                                  : "native frames[" + std::to_string(ia) + "->" + std::to_string(ib) + "]";
+      changed(label + ": " + name, "function", function_text(fa[ia]), function_text(fb[ib]));
+    }
+    for (std::size_t ib = 0; ib + common < fb.size(); ++ib) {
+      report(label + ": native frames[" + std::to_string(ib) + "] " + function_text(fb[ib]) + " added");
+    }
+    for (std::size_t ia = 0; ia + common < fa.size(); ++ia) {
+      report(label + ": native frames[" + std::to_string(ia) + "] " + function_text(fa[ia]) + " removed");
+    }
   }
 
   void frames(const std::string& label, std::uint32_t i, std::uint32_t j) {

@@ -1,9 +1,12 @@
 // tools/stasis-dump/cmd_info.cc — `info`: container header, producer and counts.
 // Does not validate: it shows what the file holds even when it breaks invariants.
+// Native snapshots add a "native" line (count, stack and arena bytes) and a
+// "modules" line (count; --modules lists the table, one module per line).
 #include <array>
 
 #include "commands.h"
 #include "loaded.h"
+#include "native.h"
 #include "render.h"
 
 namespace stasis::dump {
@@ -63,11 +66,12 @@ int run_info(const InfoOptions& o, std::ostream& out) {
     line(out, "value types", std::to_string(s.value_types.size()));
 
     std::array<std::uint64_t, 5> by_state{};  // new, runnable, blocked, paused, unknown
-    std::uint64_t frames = 0, buffered = 0;
+    std::uint64_t frames = 0, native_frames = 0, buffered = 0;
     for (auto t : s.tasklets) {
       auto st = static_cast<std::size_t>(t.getState());
       ++by_state[st < 4 ? st : 4];
       frames += t.getFrames().size();
+      if (t.hasNative()) native_frames += t.getNative().getFrames().size();
     }
     for (auto ch : s.channels) buffered += ch.getBuffer().size();
     std::string states;
@@ -77,11 +81,31 @@ int run_info(const InfoOptions& o, std::ostream& out) {
       states += (states.empty() ? "" : ", ") + std::to_string(by_state[i]) + " " + names[i];
     }
     line(out, "tasklets", std::to_string(s.tasklets.size()) + (states.empty() ? "" : " (" + states + ")"));
-    line(out, "frames", std::to_string(frames));
+    line(out, "frames", std::to_string(frames) +
+                            (s.native_tasklets ? " soft, " + std::to_string(native_frames) + " native (walked)" : ""));
     line(out, "channels", std::to_string(s.channels.size()));
     line(out, "buffered values", std::to_string(buffered));
     line(out, "archive", count_text(s.root.getArchive().size(), "byte"));
     line(out, "note", s.root.getNote().size() ? quoted(text_view(s.root.getNote())) : "-");
+    if (s.native_tasklets == 0 && s.modules.size() == 0) return;
+
+    std::uint64_t stack = 0, arena = 0, runs = 0;
+    for (auto t : s.tasklets) {
+      if (!t.hasNative()) continue;
+      auto n = t.getNative();
+      stack += n.getStack().size();  // sizes within one bounded message: no overflow
+      arena += arena_bytes(n);
+      runs += n.getArenaRuns().size();
+    }
+    line(out, "native tasklets", std::to_string(s.native_tasklets) + " (stack " + count_text(stack, "byte") + ", arena " +
+                                     count_text(arena, "byte") + " in " + count_text(runs, "run") + ")");
+    std::uint64_t referenced = 0;
+    for (auto m : s.modules) referenced += m.getReferenced() ? 1 : 0;
+    line(out, "modules", std::to_string(s.modules.size()) + " (" + std::to_string(referenced) + " referenced" +
+                             (o.modules || s.modules.size() == 0 ? ")" : "; --modules lists them)"));
+    if (o.modules) {
+      for (auto m : s.modules) out << "  " << module_text(m) << '\n';
+    }
   });
   return kExitOk;
 }

@@ -4,11 +4,15 @@
 // (tasklet, channel, type) per line, so huge files print in memory proportional to
 // the largest single record and stay grep-able. --pretty builds one indented
 // document. Key order follows the schema; invalid UTF-8 in texts becomes U+FFFD.
+// A native tasklet's record is shown by sizes, never its raw bytes: addresses,
+// stack/callable/arena sizes, relocations (by kind and one by one), the recorded
+// frames and the word summary; "native" is null for soft tasklets.
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "fields.h"
 #include "loaded.h"
+#include "native.h"
 #include "render.h"
 
 namespace stasis::dump {
@@ -147,6 +151,72 @@ Json frame_json(const Loaded& s, std::uint32_t tasklet, std::uint32_t k, schema:
   return j;
 }
 
+Json relocation_json(schema::Relocation::Reader r) {
+  Json j = {{"at", r.getAt()}, {"offset", r.getOffset()}};
+  auto target = r.getTarget();
+  switch (target.which()) {
+    case schema::Relocation::Target::TASKLET: j["target"] = {{"kind", "tasklet"}, {"tasklet", target.getTasklet()}}; break;
+    case schema::Relocation::Target::FRAME: j["target"] = {{"kind", "frame"}, {"tasklet", target.getFrame()}}; break;
+    case schema::Relocation::Target::CHANNEL: j["target"] = {{"kind", "channel"}, {"channel", target.getChannel()}}; break;
+    case schema::Relocation::Target::SCHEDULER: j["target"] = {{"kind", "scheduler"}}; break;
+    case schema::Relocation::Target::NATIVE_THREAD: j["target"] = {{"kind", "nativeThread"}}; break;
+    case schema::Relocation::Target::EXTERNAL:
+      j["target"] = {{"kind", "external"}, {"name", str(target.getExternal())}};
+      break;
+    default: j["target"] = {{"kind", "unknown"}, {"which", static_cast<unsigned>(target.which())}}; break;
+  }
+  return j;
+}
+
+Json native_json(schema::NativeTasklet::Reader n) {
+  Json runs = Json::array();
+  for (auto r : n.getArenaRuns()) runs.push_back({{"address", r.getAddress()}, {"mapped", r.getMapped()}, {"bytes", r.getBytes().size()}});
+  static const char* const kinds[] = {"tasklet", "frame", "channel", "scheduler", "nativeThread", "external", "unknown"};
+  Json by_kind = Json::object();
+  std::array<std::uint64_t, 7> counts = relocation_counts(n);
+  for (std::size_t k = 0; k < counts.size(); ++k) {
+    if (counts[k] != 0) by_kind[kinds[k]] = counts[k];
+  }
+  Json relocations = Json::array();
+  for (auto r : n.getRelocations()) relocations.push_back(relocation_json(r));
+  Json frames = Json::array();
+  for (const NativeFrameInfo& f : recorded_frames(n)) {
+    frames.push_back({{"pc", f.pc}, {"sp", f.sp}, {"function", f.function}, {"file", f.file}, {"line", f.line}, {"module", f.module}});
+  }
+  auto w = n.getSummary();
+  return {{"started", n.getStarted()},
+          {"context", n.getContext()},
+          {"regionLow", n.getRegionLow()},
+          {"regionHigh", n.getRegionHigh()},
+          {"stackBytes", n.getStack().size()},
+          {"frameAddress", n.getFrameAddress()},
+          {"frameSize", n.getFrameSize()},
+          {"callableAddress", n.getCallableAddress()},
+          {"callableBytes", n.getCallable().size()},
+          {"callableOps", n.getCallableOps()},
+          {"share", n.getShare()},
+          {"arenaRuns", std::move(runs)},
+          {"arenaBytes", arena_bytes(n)},
+          {"relocationsByKind", std::move(by_kind)},
+          {"relocations", std::move(relocations)},
+          {"frames", std::move(frames)},
+          {"summary", {{"words", w.getWords()},
+                       {"ownStack", w.getOwnStack()},
+                       {"arena", w.getArena()},
+                       {"module", w.getModule()},
+                       {"relocated", w.getRelocated()},
+                       {"plain", w.getPlain()},
+                       {"deadStack", w.getDeadStack()}}}};
+}
+
+Json module_json(schema::Module::Reader m) {
+  return {{"path", str(m.getPath())},
+          {"buildId", str(m.getBuildId())},
+          {"base", m.getBase()},
+          {"mainProgram", m.getMainProgram()},
+          {"referenced", m.getReferenced()}};
+}
+
 Json tasklet_json(const Loaded& s, std::uint32_t index) {
   auto t = s.tasklets[index];
   Json j = {{"id", t.getId()},
@@ -163,6 +233,7 @@ Json tasklet_json(const Loaded& s, std::uint32_t index) {
   for (std::uint32_t k = 0; k < list.size(); ++k) frames.push_back(frame_json(s, index, k, list[k]));
   j["frames"] = std::move(frames);
   j["slot"] = t.getHasSlot() ? value_json(s, t.getSlot()) : Json(nullptr);
+  j["native"] = t.hasNative() ? native_json(t.getNative()) : Json(nullptr);
   return j;
 }
 
@@ -232,6 +303,7 @@ int run_json(const JsonOptions& o, std::ostream& out) {
             [&](std::size_t i) { return Json{{"name", s.value_names[i]}}; });
     w.array("tasklets", s.tasklets.size(), [&](std::size_t i) { return tasklet_json(s, static_cast<std::uint32_t>(i)); });
     w.array("channels", s.channels.size(), [&](std::size_t i) { return channel_json(s, s.channels[i]); });
+    w.array("modules", s.modules.size(), [&](std::size_t i) { return module_json(s.modules[i]); });
     auto archive = s.root.getArchive();
     Json a = {{"size", archive.size()}};
     if (o.archive_base64) a["base64"] = base64(archive);

@@ -3,7 +3,8 @@
 // Contract shared by all of them: write the result to `out` (stable, locale-free
 // text, suitable for golden tests) and return the exit code; report failures by
 // throwing (stasis::Error subclasses, which main() prints as one line, exit 2).
-// Exit codes: 0 success; verify: 1 = invalid; diff: 1 = different; 2 = error.
+// Exit codes: 0 success; verify: 1 = invalid or a --binary of another build;
+// diff: 1 = different; 2 = error.
 #ifndef STASIS_TOOLS_DUMP_COMMANDS_H_
 #define STASIS_TOOLS_DUMP_COMMANDS_H_
 
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace stasis::dump {
 
@@ -20,6 +22,7 @@ inline constexpr int kExitError = 2;
 
 struct InfoOptions {
   std::string file;
+  bool modules = false;    // list the module table (native snapshots), one module per line
 };
 int run_info(const InfoOptions& o, std::ostream& out);
 
@@ -35,6 +38,7 @@ struct ShowOptions {
   std::string file;
   std::uint64_t id = 0;
   bool types = false;      // print each field's declared type
+  bool resymbolize = false;  // native: re-walk the stack offline from the module files
   bool check = true;
 };
 int run_show(const ShowOptions& o, std::ostream& out);
@@ -65,6 +69,9 @@ int run_dot(const DotOptions& o, std::ostream& out);
 struct VerifyOptions {
   std::string file;
   std::size_t max_problems = 100;
+  // ELF files to check against the snapshot's module table by GNU build-id: a file
+  // is matched to the module of the same basename, else to the main program.
+  std::vector<std::string> binaries;
 };
 int run_verify(const VerifyOptions& o, std::ostream& out);
 

@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "native.h"
 #include "render.h"
 #include "stasis/persist/validate.h"
 
@@ -15,8 +16,13 @@ Loaded::Loaded(persist::MessageView v) : view(std::move(v)) {
     value_types = root.getValueTypes();
     tasklets = root.getTasklets();
     channels = root.getChannels();
+    modules = root.getModules();
     tasklet_index.reserve(tasklets.size());
-    for (std::uint32_t i = 0; i < tasklets.size(); ++i) tasklet_index.emplace(tasklets[i].getId(), i);
+    for (std::uint32_t i = 0; i < tasklets.size(); ++i) {
+      auto t = tasklets[i];
+      tasklet_index.emplace(t.getId(), i);
+      if (t.hasNative()) ++native_tasklets;
+    }
     types.reserve(frame_types.size());
     for (auto t : frame_types) {
       TypeInfo& info = types.emplace_back();
@@ -74,12 +80,16 @@ std::optional<std::uint32_t> Loaded::find_tasklet(std::uint64_t id) const {
 Loaded load_snapshot(const std::string& path, bool check) {
   persist::MessageView view = persist::MessageView::from_file(path);
   if (check) {
+    const char* hint = " (`stasis-dump verify` lists every problem; --no-check shows the file anyway)";
     try {
       persist::validate_snapshot(view.root(), path);
     } catch (const SnapshotCorrupt& e) {
-      throw SnapshotCorrupt(std::string(e.what()) +
-                            " (`stasis-dump verify` lists every problem; --no-check shows the file anyway)");
+      throw SnapshotCorrupt(std::string(e.what()) + hint);
     }
+    // The native records' structure, as the native thawer checks it.
+    std::vector<std::string> problems;
+    persist::with_capnp_errors(path, [&] { problems = check_native_records(view.root(), 1); });
+    if (!problems.empty()) throw SnapshotCorrupt(path + ": " + problems.front() + hint);
   }
   return Loaded(std::move(view));
 }

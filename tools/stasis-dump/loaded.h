@@ -7,7 +7,8 @@
 // from the message would charge the traversal limit on every lookup.
 //
 // Invariant: unless opened with check == false, the message passed
-// validate_snapshot(), so every index in it is in range. The render helpers check
+// validate_snapshot() and check_native_records() (native.h), so every index in it
+// is in range and every native record is structurally sound. The render helpers check
 // ranges anyway, so --no-check output of a broken file is still safe.
 #ifndef STASIS_TOOLS_DUMP_LOADED_H_
 #define STASIS_TOOLS_DUMP_LOADED_H_
@@ -32,6 +33,7 @@ struct Loaded {
   capnp::List<schema::ValueType>::Reader value_types;
   capnp::List<schema::Tasklet>::Reader tasklets;
   capnp::List<schema::Channel>::Reader channels;
+  capnp::List<schema::Module>::Reader modules;  // native snapshots: the writer's loaded objects
   std::unordered_map<std::uint64_t, std::uint32_t> tasklet_index;  // id -> first index
 
   struct TypeInfo {
@@ -42,6 +44,7 @@ struct Loaded {
   std::vector<TypeInfo> types;             // per frame type
   std::vector<std::string> value_names;    // per value type, raw
   std::vector<std::string> channel_labels; // per channel, rendered: "channel #12 'edge'"
+  std::uint32_t native_tasklets = 0;       // how many tasklets carry a native record
 
   // How the producer's archive stores integers (fields.h decodes frame fields).
   bool little_endian = true;

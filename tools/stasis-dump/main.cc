@@ -45,10 +45,12 @@ int run(int argc, char** argv) {
   InfoOptions info;
   auto* info_cmd = app.add_subcommand("info", "header, producer and counts of a snapshot");
   add_file(info_cmd, info.file);
+  info_cmd->add_flag("--modules", info.modules, "list the module table of a native snapshot");
 
   TaskletsOptions tasklets;
   bool tasklets_no_check = false;
-  auto* tasklets_cmd = app.add_subcommand("tasklets", "table of tasklets: id, name, state, priority, depth, wait");
+  auto* tasklets_cmd = app.add_subcommand(
+      "tasklets", "table of tasklets: id, name, kind (when native ones exist), state, priority, depth, wait");
   add_file(tasklets_cmd, tasklets.file);
   tasklets_cmd->add_option("--state", tasklets.state, "only tasklets in this state")
       ->check(CLI::IsMember({"new", "runnable", "blocked", "paused"}));
@@ -57,10 +59,14 @@ int run(int argc, char** argv) {
 
   ShowOptions show;
   bool show_no_check = false;
-  auto* show_cmd = app.add_subcommand("show", "one tasklet's frame chain, innermost first, with named fields");
+  auto* show_cmd = app.add_subcommand(
+      "show", "one tasklet's frame chain, innermost first, with named fields (native: its record and stack walk)");
   add_file(show_cmd, show.file);
   show_cmd->add_option("ID", show.id, "tasklet id")->required();
   show_cmd->add_flag("--types", show.types, "print each field's declared type");
+  show_cmd->add_flag("--resymbolize", show.resymbolize,
+                     "native tasklets: re-walk and symbolize the stack offline from the module files on this "
+                     "machine (done anyway when the recorded frames have no names)");
   add_no_check(show_cmd, show_no_check);
 
   ChannelsOptions channels;
@@ -90,6 +96,10 @@ int run(int argc, char** argv) {
   auto* verify_cmd = app.add_subcommand("verify", "check the container and every invariant; exit 0 valid, 1 invalid");
   add_file(verify_cmd, verify.file);
   verify_cmd->add_option("--max-problems", verify.max_problems, "stop after N problems")->check(CLI::PositiveNumber);
+  verify_cmd->add_option("--binary", verify.binaries,
+                         "an ELF file (repeatable) whose GNU build-id must match the snapshot's module of the same "
+                         "name, or its main program")
+      ->allow_extra_args(false);  // one path per --binary: FILE may follow it
 
   DiffOptions diff;
   bool diff_no_check = false;

@@ -108,6 +108,11 @@ struct ThawOptions {
   bool keep_ids = true;
   // For whole-scheduler snapshots: restore the step count and select generator.
   bool restore_scheduler_state = true;
+  // Native tasklets (stasis/persist/native.h) are restored only when this is set:
+  // their stacks are machine state that runs as code, so a snapshot holding them
+  // must come from a trusted writer of this very build. Without it such a
+  // snapshot is refused (SnapshotIncompatible).
+  bool allow_native = false;
   ReadLimits limits;
   std::string source_name = "snapshot";  // how errors name the input
 };

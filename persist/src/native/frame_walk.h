@@ -1,0 +1,20 @@
+// frame_walk.h — the stack walk of a suspended native tasklet, for freeze
+// (internal to stasis::persist): its frames, innermost first, symbolized.
+#ifndef STASIS_PERSIST_SRC_NATIVE_FRAME_WALK_H_
+#define STASIS_PERSIST_SRC_NATIVE_FRAME_WALK_H_
+
+#include <vector>
+
+#include "native_freeze.h"
+#include "stasis/native_image.h"
+
+namespace stasis::persist::native {
+
+// Unwinds the started tasklet `im` from its saved registers over its stack bytes
+// (one walker per thread, made at the first call). A stack the unwinder cannot
+// follow gives a short list: the walk only attributes words to frames.
+std::vector<FrameRecord> walk_frames(const detail::NativeImage& im);
+
+}  // namespace stasis::persist::native
+
+#endif  // STASIS_PERSIST_SRC_NATIVE_FRAME_WALK_H_
