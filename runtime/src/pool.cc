@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include <cstdint>
+#include <cstdlib>
 #include <new>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -14,6 +15,14 @@
 
 namespace stasis::detail {
 namespace {
+
+// Blocks come from malloc itself, not from operator new: a native tasklet with an
+// arena share (stasis/arena.h) may spawn tasklets or make frames while it runs,
+// and those runtime objects belong to the scheduler, not to the tasklet's share.
+void* raw_allocate(std::size_t size) {
+  if (void* p = std::malloc(size)) return p;
+  throw std::bad_alloc();
+}
 
 // 8-byte classes: frame and tasklet sizes are multiples of 8, so a block asks
 // malloc for exactly sizeof. (glibc's chunk for n bytes is n + 8 rounded up to
@@ -33,7 +42,7 @@ struct Pool {
     for (std::size_t c = 0; c < kClasses; ++c) {
       while (FreeBlock* b = heads[c]) {
         heads[c] = b->next;
-        ::operator delete(b, (c + 1) * kGranule);
+        std::free(b);
       }
     }
   }
@@ -55,10 +64,10 @@ void* pool_allocate(std::size_t size) {
       --p.counts[c];
       return b;
     }
-    return ::operator new((c + 1) * kGranule);
+    return raw_allocate((c + 1) * kGranule);
   }
 #endif
-  return ::operator new(size);
+  return raw_allocate(size);
 }
 
 void pool_free(void* ptr, std::size_t size) noexcept {
@@ -73,11 +82,12 @@ void pool_free(void* ptr, std::size_t size) noexcept {
       ++p.counts[c];
       return;
     }
-    ::operator delete(ptr, (c + 1) * kGranule);
+    std::free(ptr);
     return;
   }
 #endif
-  ::operator delete(ptr, size);
+  (void)size;
+  std::free(ptr);
 }
 
 }  // namespace stasis::detail

@@ -71,6 +71,25 @@ TEST_F(NativeCrossProcess, DeepRecursionWithContainerLocalsResumesInAnotherProce
   EXPECT_EQ(result_of(c), std::to_string(deep_expected(1000, 7))) << c.output;
 }
 
+TEST_F(NativeCrossProcess, KillingARestoredTaskletUnwindsItsRestoredStack) {
+  const std::string snap = path("deep.stasis");
+  ASSERT_EQ(run_role({"freeze-deep", snap, "300"}).exit_code(), 0);
+  Outcome b = run_role({"thaw-kill", snap});
+  ASSERT_EQ(b.exit_code(), 0) << b.output;
+  EXPECT_NE(b.output.find("killed state=killed"), std::string::npos) << b.output;
+}
+
+TEST_F(NativeCrossProcess, SleepingAndRunnableNativeTaskletsResume) {
+  const std::string snap = path("states.stasis");
+  Outcome a = run_role({"freeze-states", snap});
+  ASSERT_EQ(a.exit_code(), 0) << a.output;
+  ASSERT_NE(a.output.find("frozen sleeper=blocked yielder=runnable"), std::string::npos) << a.output;
+  Outcome b = run_role({"thaw-states", snap});
+  ASSERT_EQ(b.exit_code(), 0) << b.output;
+  // The sleeper's timer came back with it; the yielder goes on from its second round.
+  EXPECT_NE(b.output.find("restored sleeping=1 result=6,504"), std::string::npos) << b.output;
+}
+
 TEST_F(NativeCrossProcess, MixedSoftAndNativeSnapshotRoundTrips) {
   const std::string snap = path("mixed.stasis");
   Outcome a = run_role({"freeze-mixed", snap});

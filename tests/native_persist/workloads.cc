@@ -1,6 +1,7 @@
 // workloads.cc — see workloads.h.
 #include "workloads.h"
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -174,6 +175,70 @@ int thaw_external(const char* path, bool register_sink) {
   return 0;
 }
 
+// A sleeping and a runnable (yielded) native tasklet, frozen together.
+std::int64_t sleeper() {
+  std::vector<std::int64_t> kept{1, 2, 3};
+  this_tasklet::sleep_for(std::chrono::milliseconds(150));
+  return kept[0] + kept[1] + kept[2];  // 6
+}
+
+int yields_seen = 0;  // how far the writer let the yielder run
+
+std::int64_t yielder(int rounds) {
+  std::string trace;
+  for (int i = 0; i < rounds; ++i) {
+    trace += static_cast<char>('a' + i);
+    ++yields_seen;
+    this_tasklet::yield();
+  }
+  return static_cast<std::int64_t>(trace.size()) * 100 + (trace.back() - 'a');
+}
+
+int freeze_states(const char* path) {
+  Scheduler s;
+  TaskletRef sl = spawn_native(s, [] { return sleeper(); }, {.name = "sleeper", .arena = true});
+  TaskletRef y = spawn_native(s, [] { return yielder(5); }, {.name = "yielder", .arena = true});
+  s.run_until([&] { return sl->blocked() && yields_seen >= 2; });
+  std::printf("frozen sleeper=%s yielder=%s\n", sl->blocked() ? "blocked" : "other",
+              y->state() == TaskletState::kRunnable ? "runnable" : "other");
+  persist::freeze(s).write(path);
+  return 0;
+}
+
+int thaw_states(const char* path) {
+  Scheduler s;
+  persist::Thawed restored;
+  try {
+    restored = persist::thaw(persist::Snapshot::read(path), s, {.allow_native = true});
+  } catch (const std::exception& e) {
+    return fail(std::string(e.what()));
+  }
+  TaskletRef sl = restored.find("sleeper"), y = restored.find("yielder");
+  if (!sl || !y) return fail("the snapshot lacks the sleeper or the yielder");
+  const bool sleeping = sl->blocked() && s.pending_timers() == 1;
+  s.run();
+  std::printf("restored sleeping=%d result=%lld,%lld\n", sleeping ? 1 : 0,
+              static_cast<long long>(sl->result<std::int64_t>()), static_cast<long long>(y->result<std::int64_t>()));
+  return 0;
+}
+
+// Kills the restored deep tasklet: its 1,000 frames unwind, destructors run on the
+// restored containers (arena blocks freed into the restored share).
+int thaw_kill(const char* path) {
+  Scheduler s;
+  persist::Thawed restored;
+  try {
+    restored = persist::thaw(persist::Snapshot::read(path), s, {.allow_native = true});
+  } catch (const std::exception& e) {
+    return fail(std::string(e.what()));
+  }
+  TaskletRef t = restored.find("deep");
+  if (!t) return fail("no tasklet 'deep'");
+  t->kill();
+  std::printf("killed state=%s\n", t->state() == TaskletState::kKilled ? "killed" : "alive");
+  return 0;
+}
+
 }  // namespace
 
 std::int64_t deep_tasklet(int depth, Channel<std::int64_t>& in) { return deep(depth, in); }
@@ -195,6 +260,9 @@ int run_role(int argc, char** argv) {
   if (role == "thaw-deep" && argc == 5) return thaw_deep(argv[3], std::atoll(argv[4]));
   if (role == "freeze-mixed" && argc == 4) return freeze_mixed(argv[3]);
   if (role == "thaw-mixed" && argc == 4) return thaw_mixed(argv[3]);
+  if (role == "freeze-states" && argc == 4) return freeze_states(argv[3]);
+  if (role == "thaw-states" && argc == 4) return thaw_states(argv[3]);
+  if (role == "thaw-kill" && argc == 4) return thaw_kill(argv[3]);
   if (role == "freeze-external" && argc == 4) return freeze_external(argv[3]);
   if (role == "thaw-external" && argc == 4) return thaw_external(argv[3], true);
   if (role == "thaw-external-unregistered" && argc == 4) return thaw_external(argv[3], false);

@@ -45,7 +45,7 @@ NativeFreezer::NativeFreezer(Scheduler& s, std::span<Tasklet* const> in_snapshot
     objects.push_back({im.frame, im.frame + im.frame_size, ObjectKind::kFrame, t->id(), t->label() + "'s frame"});
     if (im.share) {
       for (const arena::Run& r : arena::runs(static_cast<const arena::Share*>(im.share))) {
-        shares.emplace_back(r.address, r.address + r.used);
+        shares.emplace_back(r.address, r.address + r.mapped);  // mapped: the run comes back whole
       }
     }
   }
