@@ -49,6 +49,17 @@ int fail(const std::string& what) {
   return 3;
 }
 
+// Thaws the snapshot file at `path` into s (native tasklets allowed); returns the
+// error message, empty on success.
+std::string thaw_file(const char* path, Scheduler& s, persist::Thawed& out) {
+  try {
+    out = persist::thaw(persist::Snapshot::read(path), s, {.allow_native = true});
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
 // --- roles ---
 
 int freeze_deep(const char* path, int depth) {
@@ -71,11 +82,7 @@ int freeze_deep(const char* path, int depth) {
 int thaw_deep(const char* path, std::int64_t value) {
   Scheduler s;
   persist::Thawed restored;
-  try {
-    restored = persist::thaw(persist::Snapshot::read(path), s, {.allow_native = true});
-  } catch (const std::exception& e) {
-    return fail(std::string(e.what()));
-  }
+  if (std::string error = thaw_file(path, s, restored); !error.empty()) return fail(error);
   auto* in = static_cast<Channel<std::int64_t>*>(channel_named(restored, "in"));
   TaskletRef t = restored.find("deep");
   if (!in || !t) return fail("the snapshot lacks the channel 'in' or the tasklet 'deep'");
@@ -113,11 +120,7 @@ int freeze_mixed(const char* path) {
 int thaw_mixed(const char* path) {
   Scheduler s;
   persist::Thawed restored;
-  try {
-    restored = persist::thaw(persist::Snapshot::read(path), s, {.allow_native = true});
-  } catch (const std::exception& e) {
-    return fail(std::string(e.what()));
-  }
+  if (std::string error = thaw_file(path, s, restored); !error.empty()) return fail(error);
   if (restored.interrupted()) restored.interrupted()->insert();
   TaskletRef c = restored.find("consumer");
   if (!c) return fail("no consumer in the snapshot");
@@ -164,11 +167,7 @@ int thaw_external(const char* path, bool register_sink) {
   if (register_sink) persist::register_external("log", reader_sink);
   Scheduler s;
   persist::Thawed restored;
-  try {
-    restored = persist::thaw(persist::Snapshot::read(path), s, {.allow_native = true});
-  } catch (const std::exception& e) {
-    return fail(std::string(e.what()));
-  }
+  if (std::string error = thaw_file(path, s, restored); !error.empty()) return fail(error);
   s.run();
   std::printf("sink total=%lld entries=%d writer_sink entries=%d\n", static_cast<long long>(reader_sink.total),
               reader_sink.entries, writer_sink.entries);
@@ -208,11 +207,7 @@ int freeze_states(const char* path) {
 int thaw_states(const char* path) {
   Scheduler s;
   persist::Thawed restored;
-  try {
-    restored = persist::thaw(persist::Snapshot::read(path), s, {.allow_native = true});
-  } catch (const std::exception& e) {
-    return fail(std::string(e.what()));
-  }
+  if (std::string error = thaw_file(path, s, restored); !error.empty()) return fail(error);
   TaskletRef sl = restored.find("sleeper"), y = restored.find("yielder");
   if (!sl || !y) return fail("the snapshot lacks the sleeper or the yielder");
   const bool sleeping = sl->blocked() && s.pending_timers() == 1;
@@ -227,11 +222,7 @@ int thaw_states(const char* path) {
 int thaw_kill(const char* path) {
   Scheduler s;
   persist::Thawed restored;
-  try {
-    restored = persist::thaw(persist::Snapshot::read(path), s, {.allow_native = true});
-  } catch (const std::exception& e) {
-    return fail(std::string(e.what()));
-  }
+  if (std::string error = thaw_file(path, s, restored); !error.empty()) return fail(error);
   TaskletRef t = restored.find("deep");
   if (!t) return fail("no tasklet 'deep'");
   t->kill();
