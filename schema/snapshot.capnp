@@ -209,6 +209,8 @@ struct Relocation {
     scheduler @5 :Void;             # the scheduler thawing the snapshot
     nativeThread @6 :Void;          # the thawing thread's native state
     external @7 :Text;              # a named external (stasis/persist/native.h)
+    threadPointer @8 :Void;         # the thawing thread's thread pointer (offset 0): a
+                                    # callee-saved register compiled code keeps it in
   }
 }
 

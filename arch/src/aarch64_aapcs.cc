@@ -22,6 +22,12 @@ std::uintptr_t current_stack_pointer() noexcept {
   return sp;
 }
 
+std::uintptr_t thread_pointer() noexcept {
+  std::uintptr_t tp;
+  asm volatile("mrs %0, tpidr_el0" : "=r"(tp));
+  return tp;
+}
+
 // The switch block of Boost 1.74 jump_fcontext / ontop_fcontext (arm64 AAPCS ELF),
 // as `aarch64-linux-gnu-objdump -d libboost_context.so.1.74.0` shows it:
 // `sub sp, sp, #0xb0`, then

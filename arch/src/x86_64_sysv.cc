@@ -22,6 +22,12 @@ std::uintptr_t current_stack_pointer() noexcept {
   return sp;
 }
 
+std::uintptr_t thread_pointer() noexcept {
+  std::uintptr_t tp;
+  asm volatile("movq %%fs:0, %0" : "=r"(tp));  // the TCB's self pointer: the fs base
+  return tp;
+}
+
 // The switch block of Boost 1.74 jump_fcontext / ontop_fcontext (x86_64 SysV ELF),
 // as `objdump -d libboost_context.so.1.74.0` shows it: `lea -0x38(%rsp),%rsp` below
 // the return address its caller's `call` pushed, then

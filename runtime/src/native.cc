@@ -230,6 +230,8 @@ Tasklet& native_self(const char* what) {
 NativeFrameBase::NativeFrameBase(std::uint32_t total, bool is_sliced, const CallableOps* ops) noexcept
     : FrameBase(&native_ops), callable_ops(ops), total_size(total), sliced_(is_sliced) {}
 
+NativeThread*& native_thread_slot() noexcept { return tls_native; }
+
 NativeThread& native_thread() {
   if (!tls_native) [[unlikely]] tls_native = new NativeThread();
   return *tls_native;

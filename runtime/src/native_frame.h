@@ -136,6 +136,8 @@ struct NativeThread {
 
 // The calling thread's native state (created on first use).
 NativeThread& native_thread();
+// The thread-local variable that holds it (for native_image's list of them).
+NativeThread*& native_thread_slot() noexcept;
 // Maps nt's region (at its configured or default address) and makes the stub, if
 // not done yet.
 void ensure_region(NativeThread& nt);

@@ -8,6 +8,8 @@
 #include <string>
 
 #include "native_frame.h"
+#include "stasis/arena.h"
+#include "stasis/channel.h"
 #include "stasis/error.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -84,6 +86,12 @@ NativeThreadImage native_thread_image() {
     im.region_high = reinterpret_cast<std::uintptr_t>(nt.region.high());
   }
   return im;
+}
+
+std::vector<ThreadLocalRange> runtime_thread_locals() {
+  auto range = [](const auto& v) { return ThreadLocalRange{reinterpret_cast<std::uintptr_t>(&v), sizeof v}; };
+  return {range(tls_scheduler),         range(tls_channels),     range(native_thread_slot()),
+          range(arena::detail::current), range(arch::detail::tls_guard), range(arch::detail::tls_eh)};
 }
 
 void prepare_native_region(std::uintptr_t low, std::uintptr_t high) {

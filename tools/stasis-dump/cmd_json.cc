@@ -160,6 +160,7 @@ Json relocation_json(schema::Relocation::Reader r) {
     case schema::Relocation::Target::CHANNEL: j["target"] = {{"kind", "channel"}, {"channel", target.getChannel()}}; break;
     case schema::Relocation::Target::SCHEDULER: j["target"] = {{"kind", "scheduler"}}; break;
     case schema::Relocation::Target::NATIVE_THREAD: j["target"] = {{"kind", "nativeThread"}}; break;
+    case schema::Relocation::Target::THREAD_POINTER: j["target"] = {{"kind", "threadPointer"}}; break;
     case schema::Relocation::Target::EXTERNAL:
       j["target"] = {{"kind", "external"}, {"name", str(target.getExternal())}};
       break;
@@ -171,9 +172,9 @@ Json relocation_json(schema::Relocation::Reader r) {
 Json native_json(schema::NativeTasklet::Reader n) {
   Json runs = Json::array();
   for (auto r : n.getArenaRuns()) runs.push_back({{"address", r.getAddress()}, {"mapped", r.getMapped()}, {"bytes", r.getBytes().size()}});
-  static const char* const kinds[] = {"tasklet", "frame", "channel", "scheduler", "nativeThread", "external", "unknown"};
+  static const char* const kinds[] = {"tasklet", "frame", "channel", "scheduler", "nativeThread", "external", "threadPointer", "unknown"};
   Json by_kind = Json::object();
-  std::array<std::uint64_t, 7> counts = relocation_counts(n);
+  std::array<std::uint64_t, 8> counts = relocation_counts(n);
   for (std::size_t k = 0; k < counts.size(); ++k) {
     if (counts[k] != 0) by_kind[kinds[k]] = counts[k];
   }

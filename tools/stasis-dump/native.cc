@@ -152,8 +152,8 @@ std::string native_frame_text(std::size_t k, const NativeFrameInfo& f) {
   return out + " pc=" + address_text(f.pc) + " sp=" + address_text(f.sp);
 }
 
-std::array<std::uint64_t, 7> relocation_counts(schema::NativeTasklet::Reader n) {
-  std::array<std::uint64_t, 7> counts{};
+std::array<std::uint64_t, 8> relocation_counts(schema::NativeTasklet::Reader n) {
+  std::array<std::uint64_t, 8> counts{};
   for (auto r : n.getRelocations()) {
     switch (r.getTarget().which()) {
       case schema::Relocation::Target::TASKLET: ++counts[0]; break;
@@ -162,14 +162,15 @@ std::array<std::uint64_t, 7> relocation_counts(schema::NativeTasklet::Reader n) 
       case schema::Relocation::Target::SCHEDULER: ++counts[3]; break;
       case schema::Relocation::Target::NATIVE_THREAD: ++counts[4]; break;
       case schema::Relocation::Target::EXTERNAL: ++counts[5]; break;
-      default: ++counts[6]; break;
+      case schema::Relocation::Target::THREAD_POINTER: ++counts[6]; break;
+      default: ++counts[7]; break;
     }
   }
   return counts;
 }
 
 std::string relocation_counts_text(schema::NativeTasklet::Reader n) {
-  std::array<std::uint64_t, 7> counts = relocation_counts(n);
+  std::array<std::uint64_t, 8> counts = relocation_counts(n);
   std::string parts;
   std::uint64_t total = 0;
   for (std::size_t k = 0; k < counts.size(); ++k) {
@@ -327,6 +328,7 @@ std::vector<std::string> check_native_records(schema::Snapshot::Reader root, std
         case schema::Relocation::Target::CHANNEL:
         case schema::Relocation::Target::SCHEDULER:
         case schema::Relocation::Target::NATIVE_THREAD:
+        case schema::Relocation::Target::THREAD_POINTER:
         case schema::Relocation::Target::EXTERNAL: break;  // channel range, external names: check_snapshot
         default: report(rw + ": has an unknown target kind"); break;
       }

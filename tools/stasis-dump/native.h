@@ -61,10 +61,11 @@ NativeFrames native_frames(const Loaded& s, schema::NativeTasklet::Reader n, Rew
 std::string native_frame_text(std::size_t k, const NativeFrameInfo& f);
 
 // Relocations by target kind, in schema order (tasklet, frame, channel, scheduler,
-// nativeThread, external), then unknown kinds.
-inline constexpr std::array<const char*, 7> kRelocationKinds = {"tasklet", "frame", "channel", "scheduler",
-                                                                 "native thread", "external", "unknown"};
-std::array<std::uint64_t, 7> relocation_counts(schema::NativeTasklet::Reader n);
+// nativeThread, external, threadPointer), then unknown kinds.
+inline constexpr std::array<const char*, 8> kRelocationKinds = {"tasklet", "frame", "channel", "scheduler",
+                                                                 "native thread", "external", "thread pointer",
+                                                                 "unknown"};
+std::array<std::uint64_t, 8> relocation_counts(schema::NativeTasklet::Reader n);
 // "4 (1 tasklet, 1 frame, 2 channel)" or "0".
 std::string relocation_counts_text(schema::NativeTasklet::Reader n);
 

@@ -1,10 +1,13 @@
 // address_space.cc — reading /proc/self/maps and the loaded objects' segments.
 #include "address_space.h"
 
+#include "stasis/arch/platform.h"
+
 #include <link.h>
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -62,8 +65,13 @@ AddressSpace AddressSpace::of_this_process() {
         return 0;
       },
       &ctx);
-  const auto tcb = reinterpret_cast<std::uint64_t>(pthread_self());
-  tls.push_back({tcb, tcb + kThreadControlBytes, RegionKind::kThreadLocal, "the thread control block"});
+  // The thread control block: above the thread pointer on x86_64 (TLS below it),
+  // below it on aarch64 (struct pthread, then the TLS blocks from tp + 16 on).
+  const auto self = reinterpret_cast<std::uint64_t>(pthread_self());
+  const std::uint64_t tp = arch::thread_pointer();
+  const std::uint64_t tcb_low = std::min(self, tp);
+  const std::uint64_t tcb_high = self < tp ? tp + 16 : tp + kThreadControlBytes;
+  tls.push_back({tcb_low, tcb_high, RegionKind::kThreadLocal, "the thread control block"});
   // TLS blocks are more precise than the module segments (static TLS of the main
   // program is not inside its segments, but guard against overlap all the same).
   for (Region& r : as.precise_) tls.push_back(std::move(r));
@@ -90,6 +98,15 @@ AddressSpace AddressSpace::of_this_process() {
     as.mappings_.push_back(std::move(r));
   }
   sort_and_trim(as.mappings_);
+  // Where malloc's main heap is (qemu-user does not name the guest's [heap]): the
+  // mapping that holds a fresh small block.
+  if (void* probe = std::malloc(16)) {
+    const auto p = reinterpret_cast<std::uint64_t>(probe);
+    for (Region& r : as.mappings_) {
+      if (p >= r.low && p < r.high && r.kind == RegionKind::kAnonymous) r.kind = RegionKind::kHeap;
+    }
+    std::free(probe);
+  }
   as.lowest_ = UINT64_MAX;
   as.highest_ = 0;
   for (const auto* v : {&as.precise_, &as.mappings_}) {

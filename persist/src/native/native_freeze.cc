@@ -7,6 +7,7 @@
 
 #include "address_space.h"
 #include "frame_walk.h"
+#include "stasis/arch/platform.h"
 #include "stasis/arena.h"
 #include "stasis/persist/native.h"
 #include "stasis/scheduler.h"
@@ -56,6 +57,11 @@ NativeFreezer::NativeFreezer(Scheduler& s, std::span<Tasklet* const> in_snapshot
     objects.push_back({address(ch), address(ch) + sizeof(ChannelBase), ObjectKind::kChannel, address(ch), ch->label()});
   }
   objects.push_back({address(&s), address(&s) + sizeof(Scheduler), ObjectKind::kScheduler, 0, "the scheduler"});
+  const std::uint64_t tp = arch::thread_pointer();
+  objects.push_back({tp, tp + 1, ObjectKind::kThreadPointer, 0, "the thread pointer", tp});
+  for (const detail::ThreadLocalRange& r : detail::runtime_thread_locals()) {
+    objects.push_back({r.address, r.address + r.size, ObjectKind::kThreadPointer, 0, "a runtime thread-local", tp});
+  }
   const detail::NativeThreadImage& th = impl_->thread;
   objects.push_back({th.address, th.address + th.size, ObjectKind::kNativeThread, 0, "the thread's native state"});
   for (std::size_t i = 0; i < impl_->externals.size(); ++i) {
@@ -186,6 +192,7 @@ void NativeFreezer::write(const CapturedNative& c, schema::NativeTasklet::Builde
       case ObjectKind::kScheduler: target.setScheduler(); break;
       case ObjectKind::kNativeThread: target.setNativeThread(); break;
       case ObjectKind::kExternal: target.setExternal(impl_->externals[r.key].name); break;
+      case ObjectKind::kThreadPointer: target.setThreadPointer(); break;
       case ObjectKind::kForeignTasklet: break;  // refused by capture()
     }
   }

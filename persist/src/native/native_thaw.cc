@@ -8,6 +8,7 @@
 #include "../producer.h"
 #include "address_space.h"
 #include "externals.h"
+#include "stasis/arch/platform.h"
 #include "stasis/arena.h"
 #include "stasis/persist/native.h"
 
@@ -106,7 +107,8 @@ void NativeThawer::check_relocations(schema::NativeTasklet::Reader n, const std:
         }
         break;
       case schema::Relocation::Target::SCHEDULER:
-      case schema::Relocation::Target::NATIVE_THREAD: break;
+      case schema::Relocation::Target::NATIVE_THREAD:
+      case schema::Relocation::Target::THREAD_POINTER: break;
       case schema::Relocation::Target::EXTERNAL: {
         std::string name = target.getExternal();
         if (!find_external(name)) {
@@ -206,6 +208,7 @@ void NativeThawer::patch(const std::function<Tasklet*(std::uint64_t)>& tasklet_o
         case schema::Relocation::Target::SCHEDULER: base = reinterpret_cast<std::uint64_t>(&s); break;
         case schema::Relocation::Target::NATIVE_THREAD: base = thread; break;
         case schema::Relocation::Target::EXTERNAL: base = find_external(std::string(target.getExternal()))->address; break;
+        case schema::Relocation::Target::THREAD_POINTER: base = arch::thread_pointer(); break;
         default: break;
       }
       const std::uint64_t value = base + static_cast<std::uint64_t>(r.getOffset());

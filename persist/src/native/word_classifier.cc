@@ -63,7 +63,7 @@ void WordClassifier::classify(std::uint64_t at, std::uint64_t v, std::uint64_t, 
       return;
     }
     ++summary.relocated;
-    relocations.push_back({at, static_cast<std::int64_t>(v - o->low), o->kind, o->key});
+    relocations.push_back({at, static_cast<std::int64_t>(v - (o->base ? o->base : o->low)), o->kind, o->key});
     return;
   }
   if (arena::contains(reinterpret_cast<const void*>(v))) {

@@ -37,6 +37,7 @@ enum class ObjectKind : std::uint8_t {
   kScheduler,
   kNativeThread,
   kExternal,        // key: index into the externals list
+  kThreadPointer,   // the thread pointer itself, or a runtime thread-local: offsets from the thread pointer
   kForeignTasklet,  // a tasklet object outside the snapshot; key: its id (a problem)
 };
 
@@ -45,6 +46,7 @@ struct KnownObject {
   ObjectKind kind = ObjectKind::kTasklet;
   std::uint64_t key = 0;
   std::string label;  // for problems: "tasklet #5 'worker'"
+  std::uint64_t base = 0;  // relocation offsets are from here (0: from low)
 };
 
 struct WordRelocation {

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "stasis/frame.h"
 #include "stasis/tasklet.h"
@@ -52,6 +53,18 @@ struct NativeThreadImage {
   std::uintptr_t region_high = 0;
 };
 NativeThreadImage native_thread_image();
+
+// The runtime's own thread-local variables on the calling thread, [address,
+// address + size) each: the scheduler, channel list, native state, current arena
+// share, running stack guard and saved exception state. Compiled code may keep
+// the address of one in a callee-saved register across a switch (aarch64 does);
+// such a word means "this thread's instance", and is re-aimed at the restoring
+// thread's instance.
+struct ThreadLocalRange {
+  std::uintptr_t address = 0;
+  std::size_t size = 0;
+};
+std::vector<ThreadLocalRange> runtime_thread_locals();
 
 // What restore_native_frame rebuilds a sliced tasklet from.
 struct NativeRestore {

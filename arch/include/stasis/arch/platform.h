@@ -27,6 +27,13 @@ std::uintptr_t interrupted_stack_pointer(const void* ucontext) noexcept;
 // The running code's stack pointer (approximately: the caller's frame).
 std::uintptr_t current_stack_pointer() noexcept;
 
+// The calling thread's thread pointer (x86_64: the fs base; aarch64: TPIDR_EL0),
+// from which compiled code addresses thread-local variables. Compilers keep it in
+// a callee-saved register across calls (aarch64 reads it once per function), so
+// a parked native stack may hold it; native persistence re-aims such a word at
+// the restoring thread's thread pointer.
+std::uintptr_t thread_pointer() noexcept;
+
 }  // namespace stasis::arch
 
 #endif  // STASIS_ARCH_PLATFORM_H_
