@@ -36,6 +36,7 @@ struct Snapshot {
   archive @8 :Data;                 # Boost.Serialization binary archive (no header)
   note @9 :Text;                    # free text from the writer (e.g. "checkpoint 12")
   modules @10 :List(Module);        # native snapshots: the writer's loaded objects (empty otherwise)
+  symbols @11 :List(Symbol);        # native snapshots: the code addresses their frames name
 
   enum Scope {
     scheduler @0;                   # every alive tasklet of one scheduler
@@ -217,10 +218,15 @@ struct Relocation {
 struct NativeFrame {
   pc @0 :UInt64;
   sp @1 :UInt64;                    # the frame's lowest stack address
-  function @2 :Text;
-  file @3 :Text;
-  line @4 :UInt32;
-  module @5 :Text;
+  symbol @2 :UInt32;                # 1 + index into Snapshot.symbols (0: not symbolized)
+}
+
+# What one code address is: shared by every frame at that pc.
+struct Symbol {
+  function @0 :Text;                # demangled ("" if unknown)
+  file @1 :Text;                    # source file of the call ("" without debug info)
+  line @2 :UInt32;
+  module @3 :Text;                  # path of the loaded object
 }
 
 # How the words of the stack, callable and arena runs were classified.

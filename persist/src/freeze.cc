@@ -126,6 +126,8 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     if (native_count_) {
       std::vector<const persist::native::CapturedNative*> used;
       for (const auto& [t, c] : captured_) used.push_back(&c);
+      const auto& symbols = natives_->symbols();
+      persist::native::NativeFreezer::write_symbols(symbols, root.initSymbols(static_cast<unsigned>(symbols.size())));
       persist::native::NativeFreezer::write_modules(
           root.initModules(static_cast<unsigned>(persist::native::NativeFreezer::module_count())), used);
     }
@@ -176,10 +178,17 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
         if (!codec) throw_no_channel_codec(ch);
         channel_ref(ch, *codec);
       }
-      std::size_t bytes = c.image.stack.size() + c.image.callable_bytes.size();
-      for (const auto& r : c.runs) bytes += r.bytes.size() + 32;
-      estimate_.words += bytes / 8 + c.relocations.size() * 4 + c.frames.size() * 12 + 16;
+      // Exact but for rounding: a short estimate costs a copy of the whole message.
+      std::size_t words = text_words(c.image.stack.size()) + text_words(c.image.callable_bytes.size()) + 8;
+      for (const auto& r : c.runs) words += struct_words<schema::ArenaRun>() + text_words(r.bytes.size());
+      words += c.relocations.size() * struct_words<schema::Relocation>();
+      words += c.frames.size() * struct_words<schema::NativeFrame>();
+      estimate_.words += words + struct_words<schema::WordSummary>();
       captured_.emplace(t, std::move(c));
+    }
+    for (const auto& sym : natives_->symbols()) {
+      estimate_.words += struct_words<schema::Symbol>() + text_words(sym.function.size()) +
+                         text_words(sym.file.size()) + text_words(sym.module.size());
     }
   }
 

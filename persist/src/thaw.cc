@@ -207,7 +207,11 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       const std::size_t start = frames_.size();
       if (t.bits & persist::ValidatedTasklet::kNative) {
         if (native_frames_.empty()) native_frames_.resize(tasklets.size(), nullptr);
-        native_frames_[i] = native_.prepare(root_.getTasklets()[i], i);
+        if (!native_list_read_) {
+          native_list_ = root_.getTasklets();  // once: each list read counts against the traversal limit
+          native_list_read_ = true;
+        }
+        native_frames_[i] = native_.prepare(native_list_[i], i);
       }
       for (unsigned j = 0; j < t.frame_count; ++j) {
         const persist::ValidatedFrame& fr = frames[start + j];
@@ -435,6 +439,8 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   // tasklets); native_frames_[i] is tasklet i's frame, if native.
   persist::native::NativeThawer native_;
   schema::Snapshot::Reader root_;
+  capnp::List<schema::Tasklet>::Reader native_list_;
+  bool native_list_read_ = false;
   std::size_t native_count_ = 0;
   std::vector<FrameBase*> native_frames_;
 

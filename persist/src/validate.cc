@@ -70,6 +70,7 @@ class Checker {
 
   void run(Snapshot::Reader s) {
     channel_count_ = s.getChannels().size();
+    check_native_tables(s);
     check_producer(s);
     check_frame_types(s);
     check_value_types(s);
@@ -291,6 +292,25 @@ class Checker {
     report(path() + ".wait has unknown kind " + std::to_string(static_cast<unsigned>(wait.which())));
   }
 
+  // The symbol and module tables of native snapshots (texts bounded).
+  void check_native_tables(Snapshot::Reader s) {
+    if (!s.hasSymbols() && !s.hasModules()) return;  // soft snapshots: nothing to fetch
+    auto symbols = s.getSymbols();
+    symbol_count_ = symbols.size();
+    for (std::uint32_t k = 0; k < symbols.size(); ++k) {
+      auto sym = symbols[k];
+      auto path = [&] { return item("symbols", k); };
+      check_text(sym.getFunction(), kMaxTextBytes, false, [&] { return path() + ".function"; });
+      check_text(sym.getFile(), kMaxTextBytes, false, [&] { return path() + ".file"; });
+      check_text(sym.getModule(), kMaxTextBytes, false, [&] { return path() + ".module"; });
+    }
+    auto modules = s.getModules();
+    for (std::uint32_t k = 0; k < modules.size(); ++k) {
+      check_text(modules[k].getPath(), kMaxTextBytes, false, [&] { return item("modules", k) + ".path"; });
+      check_text(modules[k].getBuildId(), kMaxNameBytes, false, [&] { return item("modules", k) + ".buildId"; });
+    }
+  }
+
   // The structure of a native record (what it means for this process — layout,
   // externals, relocation targets — is checked by the native thawer).
   template <typename Path>
@@ -298,9 +318,10 @@ class Checker {
     if (n.getStarted() != started) report(path() + ".native.started disagrees with the tasklet's started flag");
     if (n.getRegionLow() >= n.getRegionHigh() && started) report(path() + ".native has an empty stack region");
     for (auto f : n.getFrames()) {
-      check_text(f.getFunction(), kMaxTextBytes, false, [&] { return path() + ".native.frames[].function"; });
-      check_text(f.getFile(), kMaxTextBytes, false, [&] { return path() + ".native.frames[].file"; });
-      check_text(f.getModule(), kMaxTextBytes, false, [&] { return path() + ".native.frames[].module"; });
+      if (f.getSymbol() > symbol_count_) {
+        report(path() + ".native.frames[].symbol = " + std::to_string(f.getSymbol()) + " is out of range (" +
+               plural(symbol_count_, "symbol") + ")");
+      }
     }
     for (auto r : n.getRelocations()) {
       if (r.getTarget().which() == schema::Relocation::Target::CHANNEL) {
@@ -429,6 +450,7 @@ class Checker {
 
   std::size_t max_;
   std::uint32_t channel_count_ = 0;
+  std::uint32_t symbol_count_ = 0;
   std::uint32_t value_type_count_ = 0;
   std::vector<std::uint32_t> field_counts_;  // per frame type
   TaskletIds tasklet_index_;  // id -> list index

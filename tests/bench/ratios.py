@@ -54,7 +54,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 
 # Benchmark name prefixes per phase of the stasis_bench run.
 MEMORY_PREFIXES = ("memory",)
-TIMED_PREFIXES = ("pingpong", "spawn", "switch")
+TIMED_PREFIXES = ("pingpong", "spawn", "switch", "native_persist")
 PERSIST_PREFIXES = ("freeze", "thaw")
 
 # Out-of-process peers. kind "go": a package main under peers/go/<dir>, built
@@ -427,6 +427,27 @@ def section_freeze(num, res, doc, goals, info):
         info.append(("%s with zstd vs the (uncompressed) Boost archive" % op, fmt(r, "x")))
 
 
+def section_native_persist(num, res, doc, goals, info):
+    """Freeze+write and read+restore of parked native tasklets vs memcpy+write of the stack bytes."""
+    print("%d. Native persistence: parked native tasklets with ~4 KiB live stacks, stack MB/s" % num)
+    rows = []
+    for op, what in (("freeze_write", "freeze + write"), ("read_thaw", "read + restore")):
+        base = (res.get("native_persist/%s/memcpy" % op) or {}).get("MB_per_s")
+        mine = (res.get("native_persist/%s/stasis" % op) or {}).get("MB_per_s")
+        share = mine / base if mine and base else None
+        for side in ("stasis", "memcpy"):
+            r = res.get("native_persist/%s/%s" % (op, side)) or {}
+            rows.append(["%s/%s" % (op, side), fmt(r.get("MB_per_s")), fmt(r.get("stack_bytes_per_tasklet")),
+                         fmt(r.get("bytes_per_tasklet")), fmt(share, "x") if side == "stasis" else ""])
+        goals.append(("native %s throughput >= 50%% of memcpy + write of the same bytes" % what
+                      if op == "freeze_write" else
+                      "native %s throughput >= 50%% of read + memcpy of the same bytes" % what,
+                      fmt(share, "x"), share is not None and share >= 0.5))
+    table(rows, ["benchmark", "stack MB/s", "stack B/tasklet", "file B/tasklet", "stasis/baseline"])
+    print("   baseline = memcpy of every live stack into one buffer + write() (read() + memcpy into one "
+          "buffer per stack for restore); no fsync on either side")
+
+
 def peer_result(doc, name):
     """The result of out-of-process peer `name` (a dict, {"error": ...} if it failed), or None."""
     return (doc.get("peers") or {}).get(name)
@@ -610,6 +631,7 @@ SECTIONS = [
     section_spawn,
     section_memory,
     section_freeze,
+    section_native_persist,
     section_native_switch,
     section_sliced_switch,
     section_native_pingpong,

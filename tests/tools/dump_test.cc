@@ -668,8 +668,10 @@ class DumpNative : public ::testing::Test {
     auto t = view.root().getTasklets()[0];
     id_ = std::to_string(t.getId());
     auto frames = t.getNative().getFrames();
+    auto symbols = view.root().getSymbols();
     for (unsigned k = 0; k < frames.size(); ++k) {
-      std::string f = frames[k].getFunction().cStr();
+      const std::uint32_t sym = frames[k].getSymbol();
+      std::string f = sym ? symbols[sym - 1].getFunction().cStr() : "";
       if (f.find("fixture_inner") != std::string::npos) inner_ = static_cast<int>(k);
       if (f.find("fixture_outer") != std::string::npos) outer_ = static_cast<int>(k);
     }
@@ -755,11 +757,7 @@ TEST_F(DumpNative, ResymbolizeRewalksOfflineFromTheModuleFiles) {
 
   // Recorded frames without names: show re-walks by itself.
   std::string nameless = edited("native-nameless.snap", [](Snapshot::Builder s) {
-    for (auto f : s.getTasklets()[0].getNative().getFrames()) {
-      f.setFunction("");
-      f.setFile("");
-      f.setLine(0);
-    }
+    for (auto f : s.getTasklets()[0].getNative().getFrames()) f.setSymbol(0);
   });
   Result r = dump({"show", nameless, id_});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -894,7 +892,14 @@ TEST_F(DumpNative, DiffShowsStackAndFrameChanges) {
   std::string changed = edited("native-changed.snap", [inner](Snapshot::Builder s) {
     auto n = s.getTasklets()[0].getNative();
     n.getStack()[n.getStack().size() / 2] ^= 1;
-    n.getFrames()[static_cast<unsigned>(inner)].setFunction("somewhere_else(int)");
+    // The inner frame now names another symbol (the table is shared by pc).
+    auto symbols = s.getSymbols();
+    capnp::MallocMessageBuilder scratch;
+    auto grown = scratch.initRoot<schema::Snapshot>().initSymbols(symbols.size() + 1);
+    for (unsigned k = 0; k < symbols.size(); ++k) grown.setWithCaveats(k, symbols[k]);
+    grown[symbols.size()].setFunction("somewhere_else(int)");
+    s.setSymbols(grown.asReader());
+    n.getFrames()[static_cast<unsigned>(inner)].setSymbol(symbols.size() + 1);
   });
   Result d = dump({"diff", path_, changed});
   EXPECT_EQ(d.code, 1) << d.err;

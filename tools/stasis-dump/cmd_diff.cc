@@ -121,7 +121,8 @@ class Differ {
     changed(label, "arena", count_text(arena_bytes(na), "byte"), count_text(arena_bytes(nb), "byte"));
     changed(label, "relocations", relocation_counts_text(na), relocation_counts_text(nb));
     changed(label, "summary", summary_text(na.getSummary()), summary_text(nb.getSummary()));
-    std::vector<NativeFrameInfo> fa = recorded_frames(na), fb = recorded_frames(nb);
+    std::vector<NativeFrameInfo> fa = recorded_frames(na, a_.root.getSymbols()),
+                                 fb = recorded_frames(nb, b_.root.getSymbols());
     changed(label, "native frame depth", std::to_string(fa.size()), std::to_string(fb.size()));
     std::size_t common = std::min(fa.size(), fb.size());
     for (std::size_t k = 0; k < common; ++k) {

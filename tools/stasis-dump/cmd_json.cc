@@ -169,7 +169,7 @@ Json relocation_json(schema::Relocation::Reader r) {
   return j;
 }
 
-Json native_json(schema::NativeTasklet::Reader n) {
+Json native_json(schema::NativeTasklet::Reader n, capnp::List<schema::Symbol>::Reader symbols) {
   Json runs = Json::array();
   for (auto r : n.getArenaRuns()) runs.push_back({{"address", r.getAddress()}, {"mapped", r.getMapped()}, {"bytes", r.getBytes().size()}});
   static const char* const kinds[] = {"tasklet", "frame", "channel", "scheduler", "nativeThread", "external", "threadPointer", "unknown"};
@@ -181,7 +181,7 @@ Json native_json(schema::NativeTasklet::Reader n) {
   Json relocations = Json::array();
   for (auto r : n.getRelocations()) relocations.push_back(relocation_json(r));
   Json frames = Json::array();
-  for (const NativeFrameInfo& f : recorded_frames(n)) {
+  for (const NativeFrameInfo& f : recorded_frames(n, symbols)) {
     frames.push_back({{"pc", f.pc}, {"sp", f.sp}, {"function", f.function}, {"file", f.file}, {"line", f.line}, {"module", f.module}});
   }
   auto w = n.getSummary();
@@ -234,7 +234,7 @@ Json tasklet_json(const Loaded& s, std::uint32_t index) {
   for (std::uint32_t k = 0; k < list.size(); ++k) frames.push_back(frame_json(s, index, k, list[k]));
   j["frames"] = std::move(frames);
   j["slot"] = t.getHasSlot() ? value_json(s, t.getSlot()) : Json(nullptr);
-  j["native"] = t.hasNative() ? native_json(t.getNative()) : Json(nullptr);
+  j["native"] = t.hasNative() ? native_json(t.getNative(), s.root.getSymbols()) : Json(nullptr);
   return j;
 }
 

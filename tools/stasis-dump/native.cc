@@ -107,20 +107,28 @@ std::optional<std::vector<NativeFrameInfo>> rewalk(const Loaded& s, schema::Nati
 
 }  // namespace
 
-std::vector<NativeFrameInfo> recorded_frames(schema::NativeTasklet::Reader n) {
+std::vector<NativeFrameInfo> recorded_frames(schema::NativeTasklet::Reader n,
+                                             capnp::List<schema::Symbol>::Reader symbols) {
   std::vector<NativeFrameInfo> out;
   auto frames = n.getFrames();
   out.reserve(frames.size());
   for (auto f : frames) {
-    out.push_back({f.getPc(), f.getSp(), std::string(text_view(f.getFunction())), std::string(text_view(f.getFile())),
-                   f.getLine(), std::string(text_view(f.getModule()))});
+    NativeFrameInfo info{f.getPc(), f.getSp(), "", "", 0, ""};
+    if (f.getSymbol() != 0 && f.getSymbol() <= symbols.size()) {  // out of range: verify reports it
+      auto sym = symbols[f.getSymbol() - 1];
+      info.function = std::string(text_view(sym.getFunction()));
+      info.file = std::string(text_view(sym.getFile()));
+      info.line = sym.getLine();
+      info.module = std::string(text_view(sym.getModule()));
+    }
+    out.push_back(std::move(info));
   }
   return out;
 }
 
 NativeFrames native_frames(const Loaded& s, schema::NativeTasklet::Reader n, Rewalk mode) {
   NativeFrames r;
-  r.frames = recorded_frames(n);
+  r.frames = recorded_frames(n, s.root.getSymbols());
   bool named = std::any_of(r.frames.begin(), r.frames.end(), [](const NativeFrameInfo& f) { return !f.function.empty(); });
   if (mode == Rewalk::kAuto && (named || !n.getStarted())) return r;
   std::string why, partial;

@@ -45,7 +45,9 @@ struct NativeFrames {
 };
 
 // The frames freeze recorded.
-std::vector<NativeFrameInfo> recorded_frames(schema::NativeTasklet::Reader n);
+// `symbols`: the snapshot's symbol table, which the frames index.
+std::vector<NativeFrameInfo> recorded_frames(schema::NativeTasklet::Reader n,
+                                             capnp::List<schema::Symbol>::Reader symbols);
 
 // The recorded frames, or (per `mode`) an offline re-walk: the switch block at
 // `context` gives the registers (arch::suspended_registers over the stack bytes),

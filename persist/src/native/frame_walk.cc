@@ -7,21 +7,30 @@
 
 namespace stasis::persist::native {
 
-std::vector<FrameRecord> walk_frames(const detail::NativeImage& im) {
-  thread_local std::unique_ptr<StackWalker> walker;
+namespace {
+
+StackWalker& walker() {
+  thread_local std::unique_ptr<StackWalker> w;
+  if (!w) w = StackWalker::for_this_process();
+  return *w;
+}
+
+}  // namespace
+
+void walk_frames(const detail::NativeImage& im, std::vector<FrameRecord>& out) {
   thread_local std::vector<UnwoundFrame> unwound;
-  if (!walker) walker = StackWalker::for_this_process();
+  out.clear();
   ReadMemory read = read_from_bytes(im.context, im.stack);
-  std::vector<FrameRecord> out;
   std::optional<RegisterSet> regs = arch::suspended_registers(im.context, read);
-  if (!regs) return out;
-  walker->unwind(*regs, read, &unwound);
+  if (!regs) return;
+  walker().unwind(*regs, read, &unwound);
   out.reserve(unwound.size());
-  for (const UnwoundFrame& f : unwound) {
-    Symbol s = walker->symbolize(f.pc - 1);  // every pc here is a return address
-    out.push_back({f.pc, f.sp, std::move(s.function), std::move(s.file), std::move(s.module), s.line});
-  }
-  return out;
+  for (const UnwoundFrame& f : unwound) out.push_back({f.pc, f.sp, 0});
+}
+
+SymbolRecord symbolize_return_address(std::uint64_t pc) {
+  const Symbol& s = walker().symbolize(pc - 1);  // the call instruction, not the one after it
+  return {s.function, s.file, s.module, s.line};
 }
 
 }  // namespace stasis::persist::native

@@ -11,9 +11,14 @@
 namespace stasis::persist::native {
 
 // Unwinds the started tasklet `im` from its saved registers over its stack bytes
-// (one walker per thread, made at the first call). A stack the unwinder cannot
-// follow gives a short list: the walk only attributes words to frames.
-std::vector<FrameRecord> walk_frames(const detail::NativeImage& im);
+// (one walker per thread, made at the first call) into `out` (pc and sp; symbol
+// 0). A stack the unwinder cannot follow gives a short list: the walk only
+// attributes words to frames.
+void walk_frames(const detail::NativeImage& im, std::vector<FrameRecord>& out);
+
+// The function, file, line and module of the return address `pc` (this thread's
+// walker, cached by pc).
+SymbolRecord symbolize_return_address(std::uint64_t pc);
 
 }  // namespace stasis::persist::native
 

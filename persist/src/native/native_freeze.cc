@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <unordered_map>
 
 #include "address_space.h"
 #include "frame_walk.h"
@@ -31,6 +32,8 @@ struct NativeFreezer::Impl {
   std::vector<External> externals;
   std::unique_ptr<WordClassifier> classifier;
   detail::NativeThreadImage thread;
+  std::vector<SymbolRecord> symbols;
+  std::unordered_map<std::uint64_t, std::uint32_t> symbol_of_pc;  // pc -> 1 + index
 };
 
 NativeFreezer::NativeFreezer(Scheduler& s, std::span<Tasklet* const> in_snapshot, std::span<Tasklet* const> others)
@@ -104,7 +107,14 @@ CapturedNative NativeFreezer::capture(const Tasklet& t) {
   const std::size_t callable_problems = problems.size();
   for (const ArenaRunImage& r : c.runs) wc.scan(r.address, r.bytes, own_low, own_high, c.relocations, problems, c.summary, c.modules);
 
-  if (im.started) c.frames = walk_frames(im);
+  if (im.started) {
+    walk_frames(im, c.frames);
+    for (FrameRecord& f : c.frames) {
+      auto [it, fresh] = impl_->symbol_of_pc.try_emplace(f.pc, static_cast<std::uint32_t>(impl_->symbols.size() + 1));
+      if (fresh) impl_->symbols.push_back(symbolize_return_address(f.pc));
+      f.symbol = it->second;
+    }
+  }
   if (problems.empty()) return c;
 
   std::vector<NativeFreezeError::Problem> out;
@@ -129,7 +139,8 @@ CapturedNative NativeFreezer::capture(const Tasklet& t) {
         }
       }
       if (f) {
-        q.function = f->function.empty() ? hex(f->pc) : f->function;
+        const std::string& name = impl_->symbols[f->symbol - 1].function;
+        q.function = name.empty() ? hex(f->pc) : name;
         q.offset = p.at - f->sp;
         q.where = "frame #" + std::to_string(q.frame) + " " + q.function + " +" + std::to_string(q.offset);
       } else {
@@ -201,10 +212,7 @@ void NativeFreezer::write(const CapturedNative& c, schema::NativeTasklet::Builde
     const FrameRecord& f = c.frames[i];
     frames[i].setPc(f.pc);
     frames[i].setSp(f.sp);
-    frames[i].setFunction(f.function);
-    frames[i].setFile(f.file);
-    frames[i].setLine(static_cast<std::uint32_t>(f.line));
-    frames[i].setModule(f.module);
+    frames[i].setSymbol(f.symbol);
   }
   auto s = b.initSummary();
   s.setWords(c.summary.words);
@@ -214,6 +222,17 @@ void NativeFreezer::write(const CapturedNative& c, schema::NativeTasklet::Builde
   s.setRelocated(c.summary.relocated);
   s.setPlain(c.summary.plain);
   s.setDeadStack(c.summary.dead_stack);
+}
+
+const std::vector<SymbolRecord>& NativeFreezer::symbols() const noexcept { return impl_->symbols; }
+
+void NativeFreezer::write_symbols(const std::vector<SymbolRecord>& symbols, capnp::List<schema::Symbol>::Builder list) {
+  for (unsigned i = 0; i < list.size() && i < symbols.size(); ++i) {
+    list[i].setFunction(symbols[i].function);
+    list[i].setFile(symbols[i].file);
+    list[i].setLine(static_cast<std::uint32_t>(symbols[i].line));
+    list[i].setModule(symbols[i].module);
+  }
 }
 
 std::size_t NativeFreezer::module_count() { return module_table().size(); }

@@ -33,6 +33,10 @@ struct ArenaRunImage {
 
 struct FrameRecord {
   std::uint64_t pc = 0, sp = 0;
+  std::uint32_t symbol = 0;  // 1 + index into the freezer's symbols (0: none)
+};
+
+struct SymbolRecord {
   std::string function, file, module;
   int line = 0;
 };
@@ -60,6 +64,10 @@ class NativeFreezer {
   // Writes c; channel_index turns a channel object into its snapshot index.
   void write(const CapturedNative& c, schema::NativeTasklet::Builder b,
              const std::function<std::uint32_t(const ChannelBase*)>& channel_index) const;
+
+  // The symbols the captured frames name (FrameRecord::symbol - 1 indexes them).
+  const std::vector<SymbolRecord>& symbols() const noexcept;
+  static void write_symbols(const std::vector<SymbolRecord>& symbols, capnp::List<schema::Symbol>::Builder list);
 
   // The module table, for the snapshot's `modules`; `used`: what the captured
   // tasklets point into (those must be loaded where the snapshot is restored).

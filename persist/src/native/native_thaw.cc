@@ -74,10 +74,11 @@ void NativeThawer::check(schema::Snapshot::Reader root) {
   }
 }
 
-void NativeThawer::check_relocations(schema::NativeTasklet::Reader n, const std::string& where) const {
+void NativeThawer::check_relocations(schema::NativeTasklet::Reader n, std::uint64_t callable_size,
+                                     const std::vector<std::pair<std::uint64_t, std::uint64_t>>& runs,
+                                     const std::string& where) const {
   const std::uint64_t ctx = n.getContext(), high = n.getRegionHigh();
-  const std::uint64_t callable = n.getCallableAddress(), callable_end = callable + n.getCallable().size();
-  auto runs = n.getArenaRuns();
+  const std::uint64_t callable = n.getCallableAddress(), callable_end = callable + callable_size;
   auto relocations = n.getRelocations();
   for (unsigned i = 0; i < relocations.size(); ++i) {
     auto r = relocations[i];
@@ -85,7 +86,7 @@ void NativeThawer::check_relocations(schema::NativeTasklet::Reader n, const std:
     const std::uint64_t at = r.getAt();
     bool placed = at % 8 == 0 && ((n.getStarted() && at >= ctx && at + 8 <= high) || (at >= callable && at + 8 <= callable_end));
     for (unsigned k = 0; !placed && k < runs.size(); ++k) {
-      placed = at % 8 == 0 && at >= runs[k].getAddress() && at + 8 <= runs[k].getAddress() + runs[k].getBytes().size();
+      placed = at % 8 == 0 && at >= runs[k].first && at + 8 <= runs[k].first + runs[k].second;
     }
     if (!placed) corrupt(rw, "the word at " + hex(at) + " is in none of the tasklet's stack, callable or arena runs");
     auto target = r.getTarget();
@@ -126,25 +127,34 @@ void NativeThawer::check_relocations(schema::NativeTasklet::Reader n, const std:
 FrameBase* NativeThawer::prepare(schema::Tasklet::Reader t, unsigned index) {
   auto n = t.getNative();
   const std::string where = "tasklets[" + std::to_string(index) + "].native";
+  // Each Data field is read once: every read counts against the traversal limit.
+  const capnp::Data::Reader stack = n.getStack(), callable_bytes = n.getCallable();
+  auto runs = n.getArenaRuns();
+  std::vector<capnp::Data::Reader> run_bytes;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> run_ranges;
+  for (auto r : runs) {
+    run_bytes.push_back(r.getBytes());
+    run_ranges.emplace_back(r.getAddress(), run_bytes.back().size());
+  }
   const std::uint64_t low = n.getRegionLow(), high = n.getRegionHigh(), ctx = n.getContext();
   if (n.getStarted()) {
     if (low >= high || ctx < low || ctx >= high || ctx % 8 != 0) {
       corrupt(where, "context " + hex(ctx) + " is not an aligned address inside its region [" + hex(low) + ", " + hex(high) + ")");
     }
-    if (n.getStack().size() != high - ctx) {
-      corrupt(where, "its stack has " + std::to_string(n.getStack().size()) + " bytes, but [context, regionHigh) spans " +
+    if (stack.size() != high - ctx) {
+      corrupt(where, "its stack has " + std::to_string(stack.size()) + " bytes, but [context, regionHigh) spans " +
                          std::to_string(high - ctx));
     }
   }
   const std::uint64_t frame = n.getFrameAddress(), callable = n.getCallableAddress();
-  if (callable < frame || callable + n.getCallable().size() > frame + n.getFrameSize()) {
+  if (callable < frame || callable + callable_bytes.size() > frame + n.getFrameSize()) {
     corrupt(where, "the callable's bytes lie outside its frame object");
   }
   const Region* ops = space_.find(n.getCallableOps());
   if (!ops || ops->kind != RegionKind::kModule) {
     corrupt(where, "callableOps " + hex(n.getCallableOps()) + " is not inside the program's code or data");
   }
-  check_relocations(n, where);
+  check_relocations(n, callable_bytes.size(), run_ranges, where);
   try {
     detail::prepare_native_region(low, high);
   } catch (const Error& e) {
@@ -154,13 +164,12 @@ FrameBase* NativeThawer::prepare(schema::Tasklet::Reader t, unsigned index) {
   Made m;
   m.record = n;
   m.id = t.getId();
-  auto runs = n.getArenaRuns();
   if (runs.size() > 0) {
     if (n.getShare() != runs[0].getAddress()) corrupt(where, "its share does not start its first arena run");
     std::vector<arena::RunImage> images;
-    for (auto r : runs) {
-      auto b = r.getBytes();
-      images.push_back({r.getAddress(), r.getMapped(), {reinterpret_cast<const std::byte*>(b.begin()), b.size()}});
+    for (unsigned k = 0; k < runs.size(); ++k) {
+      const capnp::Data::Reader& b = run_bytes[k];
+      images.push_back({runs[k].getAddress(), runs[k].getMapped(), {reinterpret_cast<const std::byte*>(b.begin()), b.size()}});
     }
     try {
       m.share = arena::restore_share(images);
@@ -170,15 +179,14 @@ FrameBase* NativeThawer::prepare(schema::Tasklet::Reader t, unsigned index) {
   } else if (n.getShare() != 0) {
     corrupt(where, "it names an arena share but has no arena runs");
   }
+  m.callable_size = callable_bytes.size();
   made_.push_back(m);  // from here on the destructor undoes the share
   detail::NativeRestore r;
   r.started = n.getStarted();
   r.context = ctx;
   r.region_low = low;
   r.region_high = high;
-  auto stack = n.getStack();
   r.stack = {reinterpret_cast<const std::byte*>(stack.begin()), stack.size()};
-  auto callable_bytes = n.getCallable();
   r.callable_bytes = {reinterpret_cast<const std::byte*>(callable_bytes.begin()), callable_bytes.size()};
   r.callable_ops = reinterpret_cast<const void*>(n.getCallableOps());
   r.share = m.share;
@@ -216,7 +224,7 @@ void NativeThawer::patch(const std::function<Tasklet*(std::uint64_t)>& tasklet_o
       std::byte* where;
       if (n.getStarted() && at >= ctx && at < n.getRegionHigh()) {
         where = m.restored.stack + (at - ctx);
-      } else if (at >= callable && at < callable + n.getCallable().size()) {
+      } else if (at >= callable && at < callable + m.callable_size) {
         where = m.restored.callable + (at - callable);
       } else {
         where = reinterpret_cast<std::byte*>(at);  // an arena run, mapped back at its address

@@ -53,9 +53,13 @@ class NativeThawer {
     std::uint64_t id = 0;
     ::stasis::detail::RestoredNative restored;
     void* share = nullptr;
+    std::uint64_t callable_size = 0;
   };
   [[noreturn]] void corrupt(const std::string& where, const std::string& what) const;
-  void check_relocations(schema::NativeTasklet::Reader n, const std::string& where) const;
+  // runs: (address, used bytes) of each arena run.
+  void check_relocations(schema::NativeTasklet::Reader n, std::uint64_t callable_size,
+                         const std::vector<std::pair<std::uint64_t, std::uint64_t>>& runs,
+                         const std::string& where) const;
 
   std::string source_;
   std::vector<std::uint64_t> native_ids_;     // sorted: ids of native tasklets
