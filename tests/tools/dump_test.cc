@@ -677,7 +677,13 @@ class DumpNative : public ::testing::Test {
     }
   }
 
-  void SetUp() override { ASSERT_TRUE(problem_.empty()) << problem_; }
+  void SetUp() override {
+#if STASIS_DUMP_SANITIZED
+    GTEST_SKIP() << "native tasklets cannot be frozen under AddressSanitizer, whose instrumentation leaves "
+                    "pointers to its shadow memory in every frame (docs/native-persistence.md)";
+#endif
+    ASSERT_TRUE(problem_.empty()) << problem_;
+  }
 
   // The snapshot with `edit` applied to its message.
   static std::string edited(const std::string& name, const std::function<void(Snapshot::Builder)>& edit) {
