@@ -155,6 +155,7 @@ class ChannelBase {
   Tasklet* check_blocking_actor(Tasklet* actor, bool may_block, const char* op) const;
 
   friend struct detail::PersistAccess;
+  friend struct detail::NetAccess;
 
   WaitQueue waiters_;
   ChannelBase* prev_on_thread_ = nullptr;
