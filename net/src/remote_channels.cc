@@ -1,0 +1,307 @@
+// remote_channels.cc — home-side helper tasklets and proxy-side pumping.
+#include "remote_channels.h"
+
+#include <capnp/message.h>
+
+#include "connection.h"
+#include "net_access.h"
+#include "stasis/net/errors.h"
+#include "stasis/soft.h"
+#include "wire.h"
+
+namespace stasis::net {
+namespace {
+
+using ::stasis::detail::NetAccess;
+using schema::node::Failure;
+
+// One remote operation running at home.
+struct HomeOp {
+  ChannelBase* channel = nullptr;
+  std::any value;  // to send, or received
+  bool sending = false;
+  OpResult result = OpResult::kDone;
+  std::exception_ptr error;
+};
+
+// Performs the operation as this tasklet's own channel operation: it blocks,
+// pairs and raises exactly as a local one would.
+struct HomeOpStep : Frame<HomeOpStep> {
+  std::shared_ptr<HomeOp> op;
+  Step run(Ctx& cx) {
+    STASIS_BEGIN(cx);
+    if (op->sending) {
+      STASIS_SUSPEND_IF_(__COUNTER__,
+                         (op->result = op->channel->send_any(&cx.tasklet(), op->value, true)) != OpResult::kDone,
+                         (void)0);
+    } else {
+      STASIS_SUSPEND_IF_(__COUNTER__,
+                         (op->result = op->channel->receive_any(&cx.tasklet(), op->value, true)) != OpResult::kDone,
+                         (void)0);
+      // Blocked: the sender handed the value to this tasklet's slot.
+      if (op->result == OpResult::kBlocked) op->value = NetAccess::take_slot(cx.tasklet());
+    }
+    STASIS_END(cx);
+  }
+};
+
+// Catches what the operation raised and completes the RPC. If the tasklet is
+// killed instead, `done` is destroyed unfulfilled and the RPC fails.
+struct HomeOpRoot : Frame<HomeOpRoot> {
+  std::shared_ptr<HomeOp> op;
+  std::shared_ptr<kj::Own<kj::PromiseFulfiller<void>>> done;
+  std::exception_ptr err;
+  Step run(Ctx& cx) {
+    STASIS_BEGIN(cx);
+    STASIS_TRY_CALL(cx, err, HomeOpStep{.op = op});
+    op->error = err;
+    (*done)->fulfill();
+    STASIS_END(cx);
+  }
+};
+
+}  // namespace
+
+RemoteChannels::~RemoteChannels() = default;
+
+void RemoteChannels::kill_helpers() noexcept {
+  for (TaskletRef& t : helpers_) {
+    if (t->alive()) t->kill();
+  }
+  helpers_.clear();
+}
+
+ChannelBase* RemoteChannels::exported(std::uint64_t id) const {
+  auto it = exported_.find(id);
+  return it == exported_.end() ? nullptr : it->second;
+}
+
+kj::Promise<void> RemoteChannels::home_send(std::uint64_t id, schema::node::Value::Reader value,
+                                            Failure::Builder failure) {
+  ChannelBase* ch = exported(id);
+  if (!ch) {
+    wire::set_failure(failure, Failure::Kind::UNKNOWN_CHANNEL, "channel #" + std::to_string(id) + " is not exported here");
+    return kj::READY_NOW;
+  }
+  const persist::ValueCodec* codec = persist::ValueCodecs::instance().find(ch->value_type());
+  auto op = std::make_shared<HomeOp>();
+  op->channel = ch;
+  op->sending = true;
+  try {
+    if (!codec) throw RemoteChannelError(ch->label() + " carries a type without a codec");
+    op->value = wire::decode_value(*codec, value, "send on " + ch->label());
+  } catch (const RemoteChannelError& e) {
+    wire::set_failure(failure, Failure::Kind::BAD_VALUE, e.what());
+    return kj::READY_NOW;
+  }
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  helpers_.push_back(host_.scheduler().spawn(
+      HomeOpRoot{.op = op, .done = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller))},
+      {.name = "stasis.net.send#" + std::to_string(id)}));
+  host_.wake();
+  return paf.promise.then([op, failure]() mutable { wire::set_failure(failure, op->error); });
+}
+
+kj::Promise<void> RemoteChannels::home_receive(std::uint64_t id,
+                                               schema::node::Node::ChannelReceiveResults::Builder results) {
+  ChannelBase* ch = exported(id);
+  if (!ch) {
+    wire::set_failure(results.initFailure(), Failure::Kind::UNKNOWN_CHANNEL,
+                      "channel #" + std::to_string(id) + " is not exported here");
+    return kj::READY_NOW;
+  }
+  const persist::ValueCodec* codec = persist::ValueCodecs::instance().find(ch->value_type());
+  if (!codec) {
+    wire::set_failure(results.initFailure(), Failure::Kind::BAD_VALUE, ch->label() + " carries a type without a codec");
+    return kj::READY_NOW;
+  }
+  auto op = std::make_shared<HomeOp>();
+  op->channel = ch;
+  auto paf = kj::newPromiseAndFulfiller<void>();
+  helpers_.push_back(host_.scheduler().spawn(
+      HomeOpRoot{.op = op, .done = std::make_shared<kj::Own<kj::PromiseFulfiller<void>>>(kj::mv(paf.fulfiller))},
+      {.name = "stasis.net.receive#" + std::to_string(id)}));
+  host_.wake();
+  return paf.promise.then([op, codec, results]() mutable {
+    wire::set_failure(results.initFailure(), op->error);
+    if (!op->error) wire::encode_value(*codec, op->value, results.initValue());
+  });
+}
+
+void RemoteChannels::home_close(std::uint64_t id, Failure::Builder failure) {
+  ChannelBase* ch = exported(id);
+  if (!ch) {
+    wire::set_failure(failure, Failure::Kind::UNKNOWN_CHANNEL, "channel #" + std::to_string(id) + " is not exported here");
+    return;
+  }
+  ch->close();
+  wire::set_failure(failure, nullptr);
+  host_.wake();  // a select woken by close must run
+}
+
+ChannelBase* RemoteChannels::proxy_for(const Home& home, const persist::ValueCodec& codec, bool& created) {
+  created = false;
+  auto key = std::make_pair(home.node_id, home.id);
+  if (auto it = proxies_.find(key); it != proxies_.end()) return it->second->channel.get();
+  auto p = std::make_unique<Proxy>();
+  p->channel.reset(codec.make_channel({.name = "proxy of #" + std::to_string(home.id) + "@" + home.node_id}));
+  p->home = home;
+  p->codec = &codec;
+  ChannelBase* ch = p->channel.get();
+  by_channel_[ch] = p.get();
+  proxies_.emplace(key, std::move(p));
+  created = true;
+  return ch;
+}
+
+void RemoteChannels::discard(ChannelBase* proxy) {
+  auto it = by_channel_.find(proxy);
+  if (it == by_channel_.end()) return;
+  Proxy* p = it->second;
+  by_channel_.erase(it);
+  proxies_.erase(std::make_pair(p->home.node_id, p->home.id));
+}
+
+const Home* RemoteChannels::home_of(const ChannelBase* ch) const {
+  auto it = by_channel_.find(ch);
+  return it == by_channel_.end() ? nullptr : &it->second->home;
+}
+
+bool RemoteChannels::serving(const Tasklet* t) const {
+  for (const auto& [key, p] : proxies_) {
+    if (p->in_flight && p->served_tasklet.get() == t) return true;
+  }
+  return false;
+}
+
+std::string RemoteChannels::label(const Proxy& p) const {
+  return "channel #" + std::to_string(p.home.id) + " at node " + p.home.node_id + " (" + p.home.address + ")";
+}
+
+void RemoteChannels::pump() {
+  // Prune helpers that ended.
+  std::erase_if(helpers_, [](const TaskletRef& t) { return !t->alive(); });
+  for (auto& [key, pp] : proxies_) {
+    Proxy& p = *pp;
+    if (p.in_flight) continue;
+    ChannelBase& ch = *p.channel;
+    if (ch.closing() && !p.close_sent) {
+      p.close_sent = true;
+      try {
+        auto req = host_.connection(p.home.address).node().channelCloseRequest();
+        req.setChannel(p.home.id);
+        host_.tasks().add(req.send().ignoreResult());
+      } catch (const NetError&) {
+        // The home is unreachable: operations will report it.
+      }
+    }
+    if (p.held && ch.balance() < 0) {
+      ch.send_any(nullptr, *p.held, false);
+      p.held.reset();
+    }
+    if (Waiter* w = NetAccess::head(ch)) start(p, w);
+  }
+}
+
+void RemoteChannels::start(Proxy& p, Waiter* w) {
+  Tasklet* t = NetAccess::tasklet(w);
+  const bool sending = w->sending();
+  const std::string what = std::string(sending ? "send on " : "receive from ") + label(p);
+  if (sending && (w->bits & Waiter::kException)) {
+    t->throw_exception(std::make_exception_ptr(
+        RemoteChannelError(what + ": send_exception cannot cross nodes; send a value that describes the error")));
+    return;
+  }
+  ClientConnection* conn = nullptr;
+  try {
+    conn = &host_.connection(p.home.address);
+  } catch (const NetError& e) {
+    t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + e.what())));
+    return;
+  }
+  p.in_flight = true;
+  p.served = w;
+  p.served_tasklet = TaskletRef(t);
+  Proxy* pp = &p;
+  std::string address = p.home.address;
+  auto on_error = [this, pp, sending, what, address](kj::Exception&& e) {
+    completions_.push_back({pp, sending, {},
+                            std::make_exception_ptr(RemoteChannelError(
+                                what + ": the home node failed: " + std::string(e.getDescription().cStr())))});
+    host_.forget_connection(address);
+    host_.wake();
+  };
+  if (sending) {
+    auto req = conn->node().channelSendRequest();
+    req.setChannel(p.home.id);
+    wire::encode_value(*p.codec, *NetAccess::payload(w), req.initValue());
+    host_.tasks().add(req.send().then(
+        [this, pp, what](capnp::Response<schema::node::Node::ChannelSendResults>&& r) {
+          completions_.push_back({pp, true, {}, wire::failure_exception(r.getFailure(), what)});
+          host_.wake();
+        },
+        kj::mv(on_error)));
+  } else {
+    auto req = conn->node().channelReceiveRequest();
+    req.setChannel(p.home.id);
+    host_.tasks().add(req.send().then(
+        [this, pp, what](capnp::Response<schema::node::Node::ChannelReceiveResults>&& r) {
+          Completion c{pp, false, {}, wire::failure_exception(r.getFailure(), what)};
+          if (!c.error) {
+            try {
+              c.value = wire::decode_value(*pp->codec, r.getValue(), what);
+            } catch (const RemoteChannelError&) {
+              c.error = std::current_exception();
+            }
+          }
+          completions_.push_back(std::move(c));
+          host_.wake();
+        },
+        kj::mv(on_error)));
+  }
+}
+
+bool RemoteChannels::apply() {
+  if (completions_.empty()) return false;
+  std::deque<Completion> ready;
+  ready.swap(completions_);
+  for (Completion& c : ready) complete(c);
+  return true;
+}
+
+void RemoteChannels::complete(Completion& c) {
+  Proxy& p = *c.proxy;
+  p.in_flight = false;
+  Waiter* w = std::exchange(p.served, nullptr);
+  TaskletRef t = std::move(p.served_tasklet);
+  // Is the served waiter still queued here? Found by address only (a select's
+  // waiter may be gone with its frame): never dereferenced unless queued.
+  bool queued = false;
+  for (Waiter* q = NetAccess::head(*p.channel); q; q = q->next) {
+    if (q == w) {
+      queued = true;
+      break;
+    }
+  }
+  queued = queued && t && t->alive() && NetAccess::tasklet(w) == t.get();
+  if (c.error) {
+    if (queued) t->throw_exception(c.error);
+    return;
+  }
+  if (c.sending) {
+    // Home took the value: complete the local send (w is the queue's head: only
+    // the head is ever served, and waiters only join at the tail).
+    if (queued && NetAccess::head(*p.channel) == w) {
+      std::any taken;
+      p.channel->receive_any(nullptr, taken, false);
+    }
+    return;
+  }
+  if (p.channel->balance() < 0) {
+    p.channel->send_any(nullptr, c.value, false);
+  } else {
+    p.held = std::move(c.value);
+  }
+}
+
+}  // namespace stasis::net
