@@ -22,6 +22,9 @@
 namespace stasis::net {
 
 capnp::ReaderOptions reader_options(std::size_t max_message_bytes);
+// Throws the typed error (AuthenticationError or ConnectionError) for a failed
+// connection attempt to `address`.
+[[noreturn]] void throw_connect_error(const std::string& address, const kj::Exception& e);
 
 class ClientConnection {
  public:
@@ -30,6 +33,13 @@ class ClientConnection {
   static kj::Own<ClientConnection> connect(kj::AsyncIoContext& io, const std::string& address, const SharedKey& key,
                                            const std::string& self_id, std::size_t max_message_bytes,
                                            std::chrono::milliseconds timeout);
+
+  // The same without waiting: the promise fails with a kj::Exception whose
+  // description starts with "authentication:" for a key mismatch.
+  static kj::Promise<kj::Own<ClientConnection>> connect_async(kj::AsyncIoContext& io, std::string address,
+                                                               const SharedKey& key, std::string self_id,
+                                                               std::size_t max_message_bytes,
+                                                               std::chrono::milliseconds timeout);
 
   ClientConnection(kj::Own<kj::AsyncIoStream> stream, std::size_t max_message_bytes);
   ClientConnection(const ClientConnection&) = delete;

@@ -91,6 +91,37 @@ ClientConnection& Host::Impl::connection(const std::string& addr) {
   return ref;
 }
 
+ClientConnection* Host::Impl::connection_now(const std::string& addr, std::string& failure) {
+  auto it = connections.find(addr);
+  if (it != connections.end() && !it->second->broken()) return it->second.get();
+  if (auto f = connect_failures.find(addr); f != connect_failures.end()) {
+    failure = f->second;
+    connect_failures.erase(f);
+    return nullptr;
+  }
+  if (connecting.insert(addr).second) {
+    task_set->add(ClientConnection::connect_async(io, addr, key, node_id, options.max_message_bytes,
+                                                  std::chrono::milliseconds(5000))
+                      .then(
+                          [this, addr](kj::Own<ClientConnection> c) {
+                            connecting.erase(addr);
+                            if (connections.count(addr)) forget_connection(addr);
+                            connections[addr] = kj::mv(c);
+                            wake();
+                          },
+                          [this, addr](kj::Exception&& e) {
+                            connecting.erase(addr);
+                            try {
+                              throw_connect_error(addr, e);
+                            } catch (const NetError& err) {
+                              connect_failures[addr] = err.what();
+                            }
+                            wake();
+                          }));
+  }
+  return nullptr;
+}
+
 void Host::Impl::forget_connection(const std::string& addr) {
   auto it = connections.find(addr);
   if (it == connections.end()) return;

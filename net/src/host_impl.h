@@ -32,6 +32,7 @@ struct Host::Impl final : ChannelHost, kj::TaskSet::ErrorHandler {
   Scheduler& scheduler() override { return sched; }
   ClientConnection& connection(const std::string& address) override;
   void forget_connection(const std::string& address) override;
+  ClientConnection* connection_now(const std::string& address, std::string& failure) override;
   kj::TaskSet& tasks() override { return *task_set; }
   void wake() override;
   // --- kj::TaskSet::ErrorHandler ---
@@ -66,7 +67,9 @@ struct Host::Impl final : ChannelHost, kj::TaskSet::ErrorHandler {
   kj::Own<kj::TaskSet> task_set;
   kj::Own<kj::ConnectionReceiver> listener;
   std::map<std::string, kj::Own<ClientConnection>> connections;
-  std::vector<kj::Own<ClientConnection>> graveyard;  // dropped connections, freed at the next turn
+  std::vector<kj::Own<ClientConnection>> graveyard;
+  std::unordered_set<std::string> connecting;                // async attempts under way
+  std::map<std::string, std::string> connect_failures;       // failed attempts, reported once  // dropped connections, freed at the next turn
   std::vector<kj::Own<ServerConnection>> servers;
   std::vector<ServerConnection*> dead_servers;  // disconnected, freed at the next turn
   RemoteChannels channels{*this};

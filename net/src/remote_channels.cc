@@ -187,12 +187,13 @@ void RemoteChannels::pump() {
     ChannelBase& ch = *p.channel;
     if (ch.closing() && !p.close_sent) {
       p.close_sent = true;
-      try {
-        auto req = host_.connection(p.home.address).node().channelCloseRequest();
+      std::string failure;
+      if (ClientConnection* c = host_.connection_now(p.home.address, failure)) {
+        auto req = c->node().channelCloseRequest();
         req.setChannel(p.home.id);
         host_.tasks().add(req.send().ignoreResult());
-      } catch (const NetError&) {
-        // The home is unreachable: operations will report it.
+      } else if (failure.empty()) {
+        p.close_sent = false;  // connecting: forward it at a later turn
       }
     }
     if (p.held && ch.balance() < 0) {
@@ -212,12 +213,11 @@ void RemoteChannels::start(Proxy& p, Waiter* w) {
         RemoteChannelError(what + ": send_exception cannot cross nodes; send a value that describes the error")));
     return;
   }
-  ClientConnection* conn = nullptr;
-  try {
-    conn = &host_.connection(p.home.address);
-  } catch (const NetError& e) {
-    t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + e.what())));
-    return;
+  std::string failure;
+  ClientConnection* conn = host_.connection_now(p.home.address, failure);
+  if (!conn) {
+    if (!failure.empty()) t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
+    return;  // connecting: served at a later turn
   }
   p.in_flight = true;
   p.served = w;

@@ -57,6 +57,10 @@ class ChannelHost {
   // An authenticated connection to the node at address (cached). Throws NetError.
   virtual ClientConnection& connection(const std::string& address) = 0;
   virtual void forget_connection(const std::string& address) = 0;
+  // Without waiting: the live connection to `address`, or null while one is
+  // being made (started here if needed; wake() follows when it is ready). After
+  // a failed attempt: null with `failure` set, once (the next call retries).
+  virtual ClientConnection* connection_now(const std::string& address, std::string& failure) = 0;
   virtual kj::TaskSet& tasks() = 0;
   virtual void wake() = 0;
 };
