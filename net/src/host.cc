@@ -161,6 +161,8 @@ void Host::Impl::turn(std::chrono::milliseconds wait) {
   if (sched.runnable_count() > 0 || sched.pending_timers() > 0) {
     std::uint64_t slice = 0;
     sched.run_until([&] { return sched.runnable_count() == 0 || ++slice >= 4096 || !self_moves.empty(); });
+    // Tasklets that just blocked on proxies are served before the loop sleeps.
+    channels.pump();
     if (sched.runnable_count() > 0 || !self_moves.empty()) return;
     if (sched.pending_timers() > 0) wait = std::min(wait, std::chrono::milliseconds(1));
   }
