@@ -38,12 +38,14 @@ std::function<void(std::string_view)> fault_hook_of(const std::string& spec) {
 }
 
 int serve(const std::string& listen, const std::string& key_file, const std::string& node_id,
-          const std::string& checkpoint, const std::string& restore, const std::string& fault) {
+          const std::string& checkpoint, const std::string& restore, const std::string& fault,
+          std::size_t max_message_bytes) {
   Scheduler sched;
   HostOptions options;
   options.listen = listen;
   options.node_id = node_id;
   options.fault_hook = fault_hook_of(fault);
+  options.max_message_bytes = max_message_bytes;
   Host host(sched, SharedKey::from_file(key_file), options);
   const std::string file = checkpoint.empty() ? "stasis-node-" + std::to_string(::getpid()) + ".stasis" : checkpoint;
   bool terminated = false;
@@ -98,6 +100,7 @@ int node_main(int argc, char** argv) {
   CLI::App app{"stasis-node: hosts Stasis tasklets that migrate between processes and hosts"};
   app.require_subcommand(1);
   std::string listen = "127.0.0.1:7470", key_file, node_id, checkpoint, restore, fault, connect;
+  std::size_t max_message_bytes = HostOptions{}.max_message_bytes;
   auto* serve_cmd = app.add_subcommand("serve", "host tasklets until SIGTERM, then checkpoint them");
   serve_cmd->add_option("--listen", listen, "ADDR:PORT to listen on (port 0: any free port)")->capture_default_str();
   serve_cmd->add_option("--key-file", key_file, "the shared key file (same on every node)")
@@ -106,6 +109,9 @@ int node_main(int argc, char** argv) {
   serve_cmd->add_option("--node-id", node_id, "this node's id (default: its address)");
   serve_cmd->add_option("--checkpoint", checkpoint, "where SIGTERM checkpoints the hosted tasklets");
   serve_cmd->add_option("--restore", restore, "a checkpoint to restore and host at start")->check(CLI::ExistingFile);
+  serve_cmd->add_option("--max-message-bytes", max_message_bytes, "largest message accepted from a peer")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 32));
   serve_cmd->add_option("--fault", fault, "fault injection for tests: refuse|die-on-accept|die-after-commit[@N]")
       ->group("");
   auto* status_cmd = app.add_subcommand("status", "list the tasklets a node hosts");
@@ -113,7 +119,7 @@ int node_main(int argc, char** argv) {
   status_cmd->add_option("--key-file", key_file, "the shared key file")->required()->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
   try {
-    if (serve_cmd->parsed()) return serve(listen, key_file, node_id, checkpoint, restore, fault);
+    if (serve_cmd->parsed()) return serve(listen, key_file, node_id, checkpoint, restore, fault, max_message_bytes);
     return status(connect, key_file);
   } catch (const CLI::Error& e) {
     return app.exit(e);
