@@ -345,7 +345,8 @@ void Host::Impl::accept(std::uint64_t id, capnp::Data::Reader bytes,
     o.limits.max_file_bytes = options.max_message_bytes;
     o.limits.max_message_bytes = options.max_message_bytes;
     unsigned next = 0;
-    o.resolve_channel = [&](std::uint64_t snapshot_id, const persist::ValueCodec& codec) -> ChannelBase* {
+    o.resolve_channel = [&](std::uint64_t snapshot_id, const persist::ValueCodec& codec,
+                            const ChannelOptions& record) -> ChannelBase* {
       if (next >= homes.size()) {
         throw SnapshotCorrupt(what + ": channel #" + std::to_string(snapshot_id) + " has no home record");
       }
@@ -360,7 +361,7 @@ void Host::Impl::accept(std::uint64_t id, capnp::Data::Reader bytes,
         return ch;
       }
       bool made = false;
-      ChannelBase* p = channels.proxy_for({home_node, h.getAddress(), h.getHomeId()}, codec, made);
+      ChannelBase* p = channels.proxy_for({home_node, h.getAddress(), h.getHomeId()}, codec, record, made);
       if (made) created.push_back(p);
       return p;
     };

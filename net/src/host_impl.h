@@ -38,7 +38,7 @@ struct Host::Impl final : ChannelHost, kj::TaskSet::ErrorHandler {
   // --- kj::TaskSet::ErrorHandler ---
   void taskFailed(kj::Exception&& exception) override;
 
-  void log(const std::string& line) const;
+  void log(const std::string& line) const override;
   // One turn: network events, completions, queued self-migrations, proxies, then
   // tasklets until none is runnable (or a slice ran). With `wait` > 0 and nothing
   // to do, waits up to that long for a network event.

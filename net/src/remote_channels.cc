@@ -139,12 +139,17 @@ void RemoteChannels::home_close(std::uint64_t id, Failure::Builder failure) {
   host_.wake();  // a select woken by close must run
 }
 
-ChannelBase* RemoteChannels::proxy_for(const Home& home, const persist::ValueCodec& codec, bool& created) {
+ChannelBase* RemoteChannels::proxy_for(const Home& home, const persist::ValueCodec& codec,
+                                       const ChannelOptions& record, bool& created) {
   created = false;
   auto key = std::make_pair(home.node_id, home.id);
   if (auto it = proxies_.find(key); it != proxies_.end()) return it->second->channel.get();
   auto p = std::make_unique<Proxy>();
-  p->channel.reset(codec.make_channel({.name = "proxy of #" + std::to_string(home.id) + "@" + home.node_id}));
+  std::string name = "proxy of #" + std::to_string(home.id) + "@" + home.node_id;
+  if (!record.name.empty()) name += " '" + record.name + "'";
+  p->channel.reset(codec.make_channel(
+      {.name = name, .capacity = record.capacity, .preference = record.preference, .schedule_all = record.schedule_all}));
+  p->limbo.reset(codec.make_channel({.name = name + " (in transit)"}));
   p->home = home;
   p->codec = &codec;
   ChannelBase* ch = p->channel.get();
@@ -174,6 +179,16 @@ bool RemoteChannels::serving(const Tasklet* t) const {
   return false;
 }
 
+std::string RemoteChannels::what_of(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an unknown error";
+  }
+}
+
 std::string RemoteChannels::label(const Proxy& p) const {
   return "channel #" + std::to_string(p.home.id) + " at node " + p.home.node_id + " (" + p.home.address + ")";
 }
@@ -200,15 +215,22 @@ void RemoteChannels::pump() {
       ch.send_any(nullptr, *p.held, false);
       p.held.reset();
     }
-    if (Waiter* w = NetAccess::head(ch)) start(p, w);
+    if (Waiter* w = NetAccess::head(ch)) {
+      start(p, w, w->sending() ? NetAccess::payload(w) : nullptr);
+    } else if (ch.buffered() > 0) {
+      // Buffered here with nobody waiting: home decides who gets it.
+      std::any v;
+      ch.receive_any(nullptr, v, false);
+      start(p, nullptr, &v);
+    }
   }
 }
 
-void RemoteChannels::start(Proxy& p, Waiter* w) {
-  Tasklet* t = NetAccess::tasklet(w);
-  const bool sending = w->sending();
+void RemoteChannels::start(Proxy& p, Waiter* w, const std::any* value) {
+  Tasklet* t = w ? NetAccess::tasklet(w) : nullptr;
+  const bool sending = value != nullptr;
   const std::string what = std::string(sending ? "send on " : "receive from ") + label(p);
-  if (sending && (w->bits & Waiter::kException)) {
+  if (w && sending && (w->bits & Waiter::kException)) {
     t->throw_exception(std::make_exception_ptr(
         RemoteChannelError(what + ": send_exception cannot cross nodes; send a value that describes the error")));
     return;
@@ -216,12 +238,14 @@ void RemoteChannels::start(Proxy& p, Waiter* w) {
   std::string failure;
   ClientConnection* conn = host_.connection_now(p.home.address, failure);
   if (!conn) {
-    if (!failure.empty()) t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
+    if (!failure.empty() && t) t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
+    if (!failure.empty() && !t) host_.log(what + ": a buffered value is lost: " + failure);
     return;  // connecting: served at a later turn
   }
   p.in_flight = true;
   p.served = w;
   p.served_tasklet = TaskletRef(t);
+  p.served_in_limbo = false;
   Proxy* pp = &p;
   std::string address = p.home.address;
   auto on_error = [this, pp, sending, what, address](kj::Exception&& e) {
@@ -234,7 +258,13 @@ void RemoteChannels::start(Proxy& p, Waiter* w) {
   if (sending) {
     auto req = conn->node().channelSendRequest();
     req.setChannel(p.home.id);
-    wire::encode_value(*p.codec, *NetAccess::payload(w), req.initValue());
+    wire::encode_value(*p.codec, *value, req.initValue());
+    if (w && !w->in_select()) {
+      // In transit: no local receiver may take this value too.
+      p.channel->unpark(w);
+      p.limbo->park(w, true);
+      p.served_in_limbo = true;
+    }
     host_.tasks().add(req.send().then(
         [this, pp, what](capnp::Response<schema::node::Node::ChannelSendResults>&& r) {
           completions_.push_back({pp, true, {}, wire::failure_exception(r.getFailure(), what)});
@@ -274,10 +304,11 @@ void RemoteChannels::complete(Completion& c) {
   p.in_flight = false;
   Waiter* w = std::exchange(p.served, nullptr);
   TaskletRef t = std::move(p.served_tasklet);
-  // Is the served waiter still queued here? Found by address only (a select's
-  // waiter may be gone with its frame): never dereferenced unless queued.
+  ChannelBase& where = p.served_in_limbo ? *p.limbo : *p.channel;
+  // Is the served waiter still queued? Found by address only (a select's waiter
+  // may be gone with its frame): never dereferenced unless queued.
   bool queued = false;
-  for (Waiter* q = NetAccess::head(*p.channel); q; q = q->next) {
+  for (Waiter* q = w ? NetAccess::head(where) : nullptr; q; q = q->next) {
     if (q == w) {
       queued = true;
       break;
@@ -285,15 +316,19 @@ void RemoteChannels::complete(Completion& c) {
   }
   queued = queued && t && t->alive() && NetAccess::tasklet(w) == t.get();
   if (c.error) {
-    if (queued) t->throw_exception(c.error);
+    if (queued) {
+      t->throw_exception(c.error);
+    } else if (c.sending && !w) {
+      host_.log(label(p) + ": a value buffered here could not go home: " + what_of(c.error));
+    }
     return;
   }
   if (c.sending) {
-    // Home took the value: complete the local send (w is the queue's head: only
-    // the head is ever served, and waiters only join at the tail).
-    if (queued && NetAccess::head(*p.channel) == w) {
+    // Home took the value: complete the local send (w is the head: only the
+    // head is ever served, and waiters only join at the tail).
+    if (queued && NetAccess::head(where) == w) {
       std::any taken;
-      p.channel->receive_any(nullptr, taken, false);
+      where.receive_any(nullptr, taken, false);
     }
     return;
   }

@@ -6,12 +6,15 @@
 // completes when the helper does.
 //
 // Proxy side: a channel whose home is another node is represented by a plain
-// Channel<T> (the proxy), so restored frames keep their Channel<T>* fields. The
-// host serves its waiting tasklets: for the first waiter it runs the same
-// operation at home and, once that completed, completes the local one (the
-// sender is released only after a receiver at home took the value). Failures
-// are raised in the waiting tasklet as ChannelClosed / ChannelDestroyed /
-// RemoteChannelError.
+// Channel<T> (the proxy, with the home's capacity and preference), so restored
+// frames keep their Channel<T>* fields. The host serves its waiting tasklets:
+// for the first waiter it runs the same operation at home and, once that
+// completed, completes the local one (the sender is released only after home
+// took the value). While its value is in transit a sender waits on the proxy's
+// *limbo* channel, so that no local receiver can take the same value a second
+// time. Values buffered in the proxy with nobody waiting go home one by one.
+// Failures are raised in the waiting tasklet as ChannelClosed /
+// ChannelDestroyed / RemoteChannelError.
 //
 // Invariants:
 //   - at most one remote operation per proxy is in flight; while it is, the
@@ -63,6 +66,7 @@ class ChannelHost {
   virtual ClientConnection* connection_now(const std::string& address, std::string& failure) = 0;
   virtual kj::TaskSet& tasks() = 0;
   virtual void wake() = 0;
+  virtual void log(const std::string& line) const = 0;
 };
 
 class RemoteChannels {
@@ -86,7 +90,8 @@ class RemoteChannels {
   // --- Proxy side. ---
   // The proxy for `home` of the codec's type: an existing one, or a new one
   // (`created` set) owned by this object.
-  ChannelBase* proxy_for(const Home& home, const persist::ValueCodec& codec, bool& created);
+  ChannelBase* proxy_for(const Home& home, const persist::ValueCodec& codec, const ChannelOptions& record,
+                         bool& created);
   // Destroys a proxy created for a thaw that failed (unused by anything).
   void discard(ChannelBase* proxy);
   // The home of `ch` if it is a proxy.
@@ -105,11 +110,13 @@ class RemoteChannels {
  private:
   struct Proxy {
     std::unique_ptr<ChannelBase> channel;
+    std::unique_ptr<ChannelBase> limbo;  // senders whose value is in transit
     Home home;
     const persist::ValueCodec* codec = nullptr;
     bool in_flight = false;
     bool close_sent = false;
-    Waiter* served = nullptr;       // the waiter the in-flight operation serves
+    Waiter* served = nullptr;       // the waiter the in-flight operation serves (null: a buffered value)
+    bool served_in_limbo = false;   // `served` waits on limbo
     TaskletRef served_tasklet;
     std::optional<std::any> held;   // a received value whose receiver left
   };
@@ -120,9 +127,12 @@ class RemoteChannels {
     std::exception_ptr error;
   };
 
-  void start(Proxy& p, Waiter* w);
+  // Sends `value` home (w: the waiter it comes from, or null) or, for a null
+  // value, receives for w.
+  void start(Proxy& p, Waiter* w, const std::any* value);
   void complete(Completion& c);
   std::string label(const Proxy& p) const;
+  static std::string what_of(std::exception_ptr e);
 
   ChannelHost& host_;
   std::unordered_map<std::uint64_t, ChannelBase*> exported_;

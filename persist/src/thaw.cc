@@ -172,8 +172,13 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   void create_channels(capnp::List<schema::Channel>::Reader list) {
     for (auto rec : list) {
       const ValueCodec* codec = value_types_[rec.getValueType()];
+      ChannelOptions o;
+      o.name = rec.getName();
+      o.capacity = rec.getCapacity();
+      o.preference = rec.getPreference();
+      o.schedule_all = rec.getScheduleAll();
       if (options_.resolve_channel) {
-        if (ChannelBase* existing = options_.resolve_channel(rec.getId(), *codec)) {
+        if (ChannelBase* existing = options_.resolve_channel(rec.getId(), *codec, o)) {
           if (existing->value_type() != *codec->type) {
             throw SnapshotIncompatible(options_.source_name + ": channel #" + std::to_string(rec.getId()) + " of '" +
                                        codec->name + "' was resolved to " + existing->label() +
@@ -185,11 +190,6 @@ class PersistAccess::Thawer final : public persist::FrameReader {
           continue;
         }
       }
-      ChannelOptions o;
-      o.name = rec.getName();
-      o.capacity = rec.getCapacity();
-      o.preference = rec.getPreference();
-      o.schedule_all = rec.getScheduleAll();
       channels_.emplace_back(codec->make_channel(std::move(o)));
       channels_.back()->closing_ = rec.getClosing();
       channel_ptrs_.push_back(channels_.back().get());

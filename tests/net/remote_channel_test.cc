@@ -140,5 +140,25 @@ TEST(RemoteChannels, ValueReceivedRemotelyFromALocalSender) {
   EXPECT_EQ(finished_result(a, b.address(), "probe"), "\"value 1\"");
 }
 
+TEST(RemoteChannels, SenderAndReceiverOnOneNodeShareAProxyWithoutDuplicates) {
+  const std::string key = make_key_file("shared");
+  NodeProcess b(STASIS_NET_TEST_NODE, key);
+  Scheduler sched;
+  Host a(sched, SharedKey::from_file(key), quiet());
+  for (std::size_t capacity : {0u, 1u, 3u}) {
+    SCOPED_TRACE("capacity " + std::to_string(capacity));
+    Channel<std::int64_t> ch({.name = "shared", .capacity = capacity});
+    const std::string suffix = std::to_string(capacity);
+    std::vector<TaskletRef> both = {sched.spawn(Produce{.out = &ch, .n = 50}, {.name = "produce" + suffix}),
+                                    sched.spawn(Fold{.in = &ch, .n = 50}, {.name = "fold" + suffix})};
+    // Both ends move in one handoff: the proxy on B is used in both directions,
+    // while values also travel through home (A).
+    a.migrate(std::span<const TaskletRef>(both), b.address());
+    std::uint64_t want = 0;
+    for (std::int64_t v = 1; v <= 50; ++v) want = want * 31 + static_cast<std::uint64_t>(v);
+    EXPECT_EQ(finished_result(a, b.address(), "fold" + suffix), std::to_string(static_cast<std::int64_t>(want)));
+  }
+}
+
 }  // namespace
 }  // namespace stasis::test

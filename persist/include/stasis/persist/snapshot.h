@@ -117,14 +117,16 @@ struct ThawOptions {
   std::string source_name = "snapshot";  // how errors name the input
   // Channels that already exist in this process (a migration target: channels at
   // home here, proxies of remote ones). Called once per channel record, in record
-  // order, with the record's id and value codec; returns the channel to use (not
+  // order, with the record's id, value codec and options (name, capacity,
+  // preference, schedule_all); returns the channel to use (not
   // owned, of the codec's type) or null to create one from the record as usual. A
   // resolved channel keeps its own state: the record's buffered values are read
   // and dropped, its waiters are appended to the channel's queue. A snapshot whose
   // waiters would meet waiting partners of the other direction there is refused
   // (SnapshotIncompatible). May throw; thaw then fails with nothing changed (what
   // the resolver itself created is its business).
-  std::function<ChannelBase*(std::uint64_t snapshot_id, const ValueCodec& codec)> resolve_channel;
+  std::function<ChannelBase*(std::uint64_t snapshot_id, const ValueCodec& codec, const ChannelOptions& record)>
+      resolve_channel;
 };
 
 // What thaw() restored.
