@@ -147,9 +147,11 @@ ChannelBase* RemoteChannels::proxy_for(const Home& home, const persist::ValueCod
   auto p = std::make_unique<Proxy>();
   std::string name = "proxy of #" + std::to_string(home.id) + "@" + home.node_id;
   if (!record.name.empty()) name += " '" + record.name + "'";
-  p->channel.reset(codec.make_channel(
-      {.name = name, .capacity = record.capacity, .preference = record.preference, .schedule_all = record.schedule_all}));
-  p->limbo.reset(codec.make_channel({.name = name + " (in transit)"}));
+  // Capacity is the home's business: a relay never buffers.
+  p->channel.reset(codec.make_channel({.name = name, .preference = record.preference, .schedule_all = record.schedule_all}));
+  p->channel->set_relay(true);
+  p->send_limbo.reset(codec.make_channel({.name = name + " (sending home)"}));
+  p->receive_limbo.reset(codec.make_channel({.name = name + " (receiving from home)"}));
   p->home = home;
   p->codec = &codec;
   ChannelBase* ch = p->channel.get();
@@ -174,7 +176,9 @@ const Home* RemoteChannels::home_of(const ChannelBase* ch) const {
 
 bool RemoteChannels::serving(const Tasklet* t) const {
   for (const auto& [key, p] : proxies_) {
-    if (p->in_flight && p->served_tasklet.get() == t) return true;
+    if ((p->send.in_flight && p->send.tasklet.get() == t) || (p->receive.in_flight && p->receive.tasklet.get() == t)) {
+      return true;
+    }
   }
   return false;
 }
@@ -198,7 +202,6 @@ void RemoteChannels::pump() {
   std::erase_if(helpers_, [](const TaskletRef& t) { return !t->alive(); });
   for (auto& [key, pp] : proxies_) {
     Proxy& p = *pp;
-    if (p.in_flight) continue;
     ChannelBase& ch = *p.channel;
     if (ch.closing() && !p.close_sent) {
       p.close_sent = true;
@@ -211,26 +214,34 @@ void RemoteChannels::pump() {
         p.close_sent = false;  // connecting: forward it at a later turn
       }
     }
-    if (p.held && ch.balance() < 0) {
-      ch.send_any(nullptr, *p.held, false);
+    // The first sender and the first receiver (a relay's queue holds both).
+    Waiter* first_sender = nullptr;
+    Waiter* first_receiver = nullptr;
+    for (Waiter* w = NetAccess::head(ch); w && !(first_sender && first_receiver); w = w->next) {
+      if (w->sending()) {
+        if (!first_sender) first_sender = w;
+      } else if (!first_receiver) {
+        first_receiver = w;
+      }
+    }
+    if (first_receiver && p.held && !first_receiver->in_select()) {
+      // A value fetched for a receiver that left: the next receiver's.
+      ch.unpark(first_receiver);
+      p.receive_limbo->park(first_receiver, false);
+      p.receive_limbo->send_any(nullptr, *p.held, false);
       p.held.reset();
+      first_receiver = nullptr;
     }
-    if (Waiter* w = NetAccess::head(ch)) {
-      start(p, w, w->sending() ? NetAccess::payload(w) : nullptr);
-    } else if (ch.buffered() > 0) {
-      // Buffered here with nobody waiting: home decides who gets it.
-      std::any v;
-      ch.receive_any(nullptr, v, false);
-      start(p, nullptr, &v);
-    }
+    if (first_sender && !p.send.in_flight) start(p, first_sender, NetAccess::payload(first_sender));
+    if (first_receiver && !p.receive.in_flight) start(p, first_receiver, nullptr);
   }
 }
 
 void RemoteChannels::start(Proxy& p, Waiter* w, const std::any* value) {
-  Tasklet* t = w ? NetAccess::tasklet(w) : nullptr;
+  Tasklet* t = NetAccess::tasklet(w);
   const bool sending = value != nullptr;
   const std::string what = std::string(sending ? "send on " : "receive from ") + label(p);
-  if (w && sending && (w->bits & Waiter::kException)) {
+  if (sending && (w->bits & Waiter::kException)) {
     t->throw_exception(std::make_exception_ptr(
         RemoteChannelError(what + ": send_exception cannot cross nodes; send a value that describes the error")));
     return;
@@ -238,14 +249,14 @@ void RemoteChannels::start(Proxy& p, Waiter* w, const std::any* value) {
   std::string failure;
   ClientConnection* conn = host_.connection_now(p.home.address, failure);
   if (!conn) {
-    if (!failure.empty() && t) t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
-    if (!failure.empty() && !t) host_.log(what + ": a buffered value is lost: " + failure);
+    if (!failure.empty()) t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
     return;  // connecting: served at a later turn
   }
-  p.in_flight = true;
-  p.served = w;
-  p.served_tasklet = TaskletRef(t);
-  p.served_in_limbo = false;
+  Slot& slot = sending ? p.send : p.receive;
+  slot.in_flight = true;
+  slot.served = w;
+  slot.tasklet = TaskletRef(t);
+  slot.in_limbo = false;
   Proxy* pp = &p;
   std::string address = p.home.address;
   auto on_error = [this, pp, sending, what, address](kj::Exception&& e) {
@@ -259,11 +270,10 @@ void RemoteChannels::start(Proxy& p, Waiter* w, const std::any* value) {
     auto req = conn->node().channelSendRequest();
     req.setChannel(p.home.id);
     wire::encode_value(*p.codec, *value, req.initValue());
-    if (w && !w->in_select()) {
-      // In transit: no local receiver may take this value too.
+    if (!w->in_select()) {  // a select's case stays on the relay (its siblings may fire)
       p.channel->unpark(w);
-      p.limbo->park(w, true);
-      p.served_in_limbo = true;
+      p.send_limbo->park(w, true);
+      slot.in_limbo = true;
     }
     host_.tasks().add(req.send().then(
         [this, pp, what](capnp::Response<schema::node::Node::ChannelSendResults>&& r) {
@@ -272,6 +282,11 @@ void RemoteChannels::start(Proxy& p, Waiter* w, const std::any* value) {
         },
         kj::mv(on_error)));
   } else {
+    if (!w->in_select()) {
+      p.channel->unpark(w);
+      p.receive_limbo->park(w, false);
+      slot.in_limbo = true;
+    }
     auto req = conn->node().channelReceiveRequest();
     req.setChannel(p.home.id);
     host_.tasks().add(req.send().then(
@@ -301,14 +316,16 @@ bool RemoteChannels::apply() {
 
 void RemoteChannels::complete(Completion& c) {
   Proxy& p = *c.proxy;
-  p.in_flight = false;
-  Waiter* w = std::exchange(p.served, nullptr);
-  TaskletRef t = std::move(p.served_tasklet);
-  ChannelBase& where = p.served_in_limbo ? *p.limbo : *p.channel;
+  Slot& slot = c.sending ? p.send : p.receive;
+  slot.in_flight = false;
+  Waiter* w = std::exchange(slot.served, nullptr);
+  TaskletRef t = std::move(slot.tasklet);
+  ChannelBase& limbo = c.sending ? *p.send_limbo : *p.receive_limbo;
+  ChannelBase& where = slot.in_limbo ? limbo : *p.channel;
   // Is the served waiter still queued? Found by address only (a select's waiter
   // may be gone with its frame): never dereferenced unless queued.
   bool queued = false;
-  for (Waiter* q = w ? NetAccess::head(where) : nullptr; q; q = q->next) {
+  for (Waiter* q = NetAccess::head(where); q; q = q->next) {
     if (q == w) {
       queued = true;
       break;
@@ -316,26 +333,25 @@ void RemoteChannels::complete(Completion& c) {
   }
   queued = queued && t && t->alive() && NetAccess::tasklet(w) == t.get();
   if (c.error) {
-    if (queued) {
-      t->throw_exception(c.error);
-    } else if (c.sending && !w) {
-      host_.log(label(p) + ": a value buffered here could not go home: " + what_of(c.error));
-    }
+    if (queued) t->throw_exception(c.error);
     return;
+  }
+  if (queued && !slot.in_limbo) {  // a select's case: finish it through the limbo
+    where.unpark(w);
+    limbo.park(w, c.sending);
   }
   if (c.sending) {
-    // Home took the value: complete the local send (w is the head: only the
-    // head is ever served, and waiters only join at the tail).
-    if (queued && NetAccess::head(where) == w) {
+    // Home took the value: complete the local send.
+    if (queued) {
       std::any taken;
-      where.receive_any(nullptr, taken, false);
+      limbo.receive_any(nullptr, taken, false);
     }
     return;
   }
-  if (p.channel->balance() < 0) {
-    p.channel->send_any(nullptr, c.value, false);
+  if (queued) {
+    limbo.send_any(nullptr, c.value, false);
   } else {
-    p.held = std::move(c.value);
+    p.held = std::move(c.value);  // the next receiver's
   }
 }
 

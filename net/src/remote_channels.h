@@ -5,20 +5,21 @@
 // at home, so it blocks, pairs and fails exactly like a local operation; the RPC
 // completes when the helper does.
 //
-// Proxy side: a channel whose home is another node is represented by a plain
-// Channel<T> (the proxy, with the home's capacity and preference), so restored
-// frames keep their Channel<T>* fields. The host serves its waiting tasklets:
-// for the first waiter it runs the same operation at home and, once that
-// completed, completes the local one (the sender is released only after home
-// took the value). While its value is in transit a sender waits on the proxy's
-// *limbo* channel, so that no local receiver can take the same value a second
-// time. Values buffered in the proxy with nobody waiting go home one by one.
+// Proxy side: a channel whose home is another node is represented by a relay
+// Channel<T> (the proxy: ChannelBase::set_relay), so restored frames keep their
+// Channel<T>* fields. A relay never pairs or buffers locally: every value goes
+// through home, in order, even when both ends run on this node. The host serves
+// the waiting tasklets: for the first sender and the first receiver it runs the
+// same operation at home and, once that completed, completes the local one (the
+// sender is released only after home took the value). While served, a waiter
+// waits on the proxy's send or receive *limbo* channel (plain channels), where
+// the completion pairs with it.
 // Failures are raised in the waiting tasklet as ChannelClosed /
 // ChannelDestroyed / RemoteChannelError.
 //
 // Invariants:
-//   - at most one remote operation per proxy is in flight; while it is, the
-//     waiter it serves is recorded and its tasklet cannot migrate;
+//   - at most one remote operation per proxy and direction is in flight; while
+//     it is, the waiter it serves is recorded and its tasklet cannot migrate;
 //   - completions are queued by kj callbacks and applied by apply() between
 //     turns, never while a migration is freezing tasklets;
 //   - a value received from home with no local receiver left (it was killed) is
@@ -108,16 +109,23 @@ class RemoteChannels {
   void kill_helpers() noexcept;
 
  private:
+  // One remote operation in flight in one direction. A proxy has one per
+  // direction: a send blocked at home may need the receive that only this
+  // proxy's receiver can start.
+  struct Slot {
+    bool in_flight = false;
+    Waiter* served = nullptr;       // the waiter it serves
+    bool in_limbo = false;          // `served` waits on the slot's limbo channel
+    TaskletRef tasklet;
+  };
   struct Proxy {
     std::unique_ptr<ChannelBase> channel;
-    std::unique_ptr<ChannelBase> limbo;  // senders whose value is in transit
+    std::unique_ptr<ChannelBase> send_limbo;     // senders whose value is in transit
+    std::unique_ptr<ChannelBase> receive_limbo;  // receivers whose value is being fetched
     Home home;
     const persist::ValueCodec* codec = nullptr;
-    bool in_flight = false;
+    Slot send, receive;
     bool close_sent = false;
-    Waiter* served = nullptr;       // the waiter the in-flight operation serves (null: a buffered value)
-    bool served_in_limbo = false;   // `served` waits on limbo
-    TaskletRef served_tasklet;
     std::optional<std::any> held;   // a received value whose receiver left
   };
   struct Completion {
@@ -127,8 +135,7 @@ class RemoteChannels {
     std::exception_ptr error;
   };
 
-  // Sends `value` home (w: the waiter it comes from, or null) or, for a null
-  // value, receives for w.
+  // Sends w's `value` home or, for a null value, receives for w.
   void start(Proxy& p, Waiter* w, const std::any* value);
   void complete(Completion& c);
   std::string label(const Proxy& p) const;
