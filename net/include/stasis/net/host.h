@@ -17,8 +17,9 @@
 // retires the id so that a stale request can never commit later.
 //
 // Channels stay home: a migrated tasklet's channels become proxies on the target
-// (plain Channel<T> objects whose waiting tasklets the host serves through the
-// home node), so send, receive, close and their errors keep their semantics.
+// (relay Channel<T> objects whose waiting tasklets the host serves through the
+// home node, remote_channels.h), so send, receive, close and their errors keep
+// their semantics and values keep the home channel's order.
 //
 // Invariants: one Host per thread, created after the thread's Scheduler and
 // destroyed before it; all calls from that thread, outside Scheduler::run().
