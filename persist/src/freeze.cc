@@ -131,6 +131,10 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
       persist::native::NativeFreezer::write_modules(
           root.initModules(static_cast<unsigned>(persist::native::NativeFreezer::module_count())), used);
     }
+    if (options_.channels_out) {
+      options_.channels_out->clear();
+      for (const ChannelEntry& e : channels_) options_.channels_out->push_back(e.channel);
+    }
     stats_.archive_bytes = sink_.size();
     root.adoptArchive(message.external(sink_.data(), sink_.size()));
     if (!sink_.spilled()) message.set_tail_used(sink_.size());

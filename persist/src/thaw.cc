@@ -99,7 +99,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       corrupt(where(), "channel reference " + std::to_string(index) + " is out of range (" +
                           std::to_string(channels_.size()) + " channels)");
     }
-    ChannelBase* ch = channels_[index].get();
+    ChannelBase* ch = channel_ptrs_[index];
     if (ch->value_type() != *codec.type) {
       throw SnapshotIncompatible(options_.source_name + ": " + where() + ": a field of type channel<" + codec.name +
                                  "> refers to channel #" + std::to_string(ch->id()) + " of " + channel_codecs_[index]->name +
@@ -188,8 +188,22 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       o.capacity = rec.getCapacity();
       o.preference = rec.getPreference();
       o.schedule_all = rec.getScheduleAll();
+      if (options_.resolve_channel) {
+        if (ChannelBase* existing = options_.resolve_channel(rec.getId(), *codec, o)) {
+          if (existing->value_type() != *codec->type) {
+            throw SnapshotIncompatible(options_.source_name + ": channel #" + std::to_string(rec.getId()) + " of '" +
+                                       codec->name + "' was resolved to " + existing->label() +
+                                       " of another value type; the programs disagree on the channel's type");
+          }
+          channels_.emplace_back();  // not owned
+          channel_ptrs_.push_back(existing);
+          channel_codecs_.push_back(codec);
+          continue;
+        }
+      }
       channels_.emplace_back(codec->make_channel(std::move(o)));
       channels_.back()->closing_ = rec.getClosing();
+      channel_ptrs_.push_back(channels_.back().get());
       channel_codecs_.push_back(codec);
     }
   }
@@ -255,6 +269,14 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   void load_buffers(capnp::List<schema::Channel>::Reader list) {
     for (unsigned i = 0; i < list.size(); ++i) {
       auto buf = list[i].getBuffer();
+      // A resolved channel keeps its own buffer: the record's values are read
+      // (the archive is sequential) into a scratch channel and dropped.
+      std::unique_ptr<ChannelBase> scratch;
+      ChannelBase* target = channels_[i].get();
+      if (!target && buf.size() > 0) {
+        scratch.reset(channel_codecs_[i]->make_channel({}));
+        target = scratch.get();
+      }
       for (unsigned k = 0; k < buf.size(); ++k) {
         where_ = {Where::kBuffer, i, k};
         if (value_types_[buf[k].getType()] != channel_codecs_[i]) {
@@ -262,7 +284,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
         }
         std::size_t before = ar_->consumed();
         guarded([&] {
-          channel_codecs_[i]->load_buffered(*ar_, *channels_[i]);
+          channel_codecs_[i]->load_buffered(*ar_, *target);
           return 0;
         });
         check_bytes(before, buf[k].getArchiveBytes());
@@ -289,6 +311,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   // (Channel<T>::receive_op reads it as a T without checking): it must hold a value
   // of the channel's type. The validator cannot see types; this is checked here.
   void check_senders() const {
+    check_resolved_waiters();
     std::uint32_t begin = 0;
     for (std::uint32_t c = 0; c < validated_.waiter_ends.size(); ++c) {
       const std::uint32_t end = validated_.waiter_ends[c];
@@ -301,6 +324,25 @@ class PersistAccess::Thawer final : public persist::FrameReader {
                 "tasklet " + std::to_string(validated_.tasklets[tasklet].id) + " waits to send on a channel of '" +
                     channel_codecs_[c]->name + "' but holds " +
                     (slot.has_value() ? "a value of another type" : "no value") + " in flight");
+      }
+      begin = end;
+    }
+  }
+
+  // Waiters joining a resolved channel must wait in the direction its queue
+  // already waits (a queue never holds senders and receivers at once).
+  void check_resolved_waiters() const {
+    std::uint32_t begin = 0;
+    for (std::uint32_t c = 0; c < validated_.waiter_ends.size(); ++c) {
+      const std::uint32_t end = validated_.waiter_ends[c];
+      const ChannelBase* ch = channel_ptrs_[c];
+      for (std::uint32_t k = begin; k < end && !channels_[c]; ++k) {
+        const bool sending = validated_.waiters[k] & 1;
+        if ((sending && ch->balance() < 0) || (!sending && ch->balance() > 0)) {
+          throw SnapshotIncompatible(options_.source_name + ": a tasklet waits to " + (sending ? "send on " : "receive from ") +
+                                     ch->label() + ", where " + (sending ? "receivers" : "senders") +
+                                     " wait already; restore it when that channel's queue has drained");
+        }
       }
       begin = end;
     }
@@ -344,6 +386,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     if (keep_ids) {
       std::uint64_t max_channel = 0;
       for (unsigned i = 0; i < channels_.size(); ++i) {
+        if (!channels_[i]) continue;  // resolved: keeps its id
         channels_[i]->id_ = channel_ids_[i];
         max_channel = std::max(max_channel, channels_[i]->id_);
       }
@@ -413,7 +456,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
         const std::uint32_t w = validated_.waiters[k];
         const bool sending = w & 1;
         Tasklet* t = out.tasklets_[w >> 1].get();
-        channels_[c]->park(&t->waiter_, sending);
+        channel_ptrs_[c]->park(&t->waiter_, sending);
         t->wait_ = sending ? WaitKind::kSend : WaitKind::kReceive;
         ++s_.channel_blocked_;
       }
@@ -423,13 +466,15 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       std::unordered_map<std::uint64_t, Tasklet*> by_id;
       for (unsigned i = 0; i < count; ++i) by_id.emplace(validated_.tasklets[i].id, out.tasklets_[i].get());
       native_.patch([&](std::uint64_t id) { return by_id.at(id); },
-                    [&](std::uint32_t index) { return channels_[index].get(); }, s_);
+                    [&](std::uint32_t index) { return channel_ptrs_[index]; }, s_);
     }
     if (whole_scheduler_ && options_.restore_scheduler_state) {
       s_.steps_ = saved_steps_;
       s_.seed(saved_rng_);
     }
-    out.channels_ = std::move(channels_);
+    for (std::unique_ptr<ChannelBase>& ch : channels_) {
+      if (ch) out.channels_.push_back(std::move(ch));
+    }
     return out;
   }
 
@@ -448,7 +493,8 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   Where where_;
   std::vector<std::pair<const FramePersistOps*, std::uint32_t>> frame_types_;
   std::vector<const ValueCodec*> value_types_;
-  std::vector<std::unique_ptr<ChannelBase>> channels_;
+  std::vector<std::unique_ptr<ChannelBase>> channels_;  // null where resolve_channel supplied one
+  std::vector<ChannelBase*> channel_ptrs_;              // every record's channel
   std::vector<const ValueCodec*> channel_codecs_;
   // Every tasklet's frames, innermost first, tasklet after tasklet; owned until
   // commit hands each chain to its tasklet (validated_.tasklets says how many each has).

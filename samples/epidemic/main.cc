@@ -16,8 +16,13 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "checkpointed.h"
+#ifdef EPIDEMIC_WITH_NET
+#include "migrating.h"
+#include "stasis/net/node_main.h"
+#endif
 #include "model.h"
 #include "world.h"
 
@@ -27,12 +32,17 @@ constexpr const char* kUsage =
     "usage: epidemic run [options]\n"
     "       epidemic checkpointed --dir D [options]\n"
     "       epidemic demo [--dir D] [options]\n"
+    "       epidemic migrate [--node ADDR] [--key-file F] [--listen ADDR] [options]\n"
+    "       epidemic node serve|status ... (stasis-node's command line, with the epidemic's frames)\n"
     "\n"
     "run           runs the simulation from a fresh start and prints its result line.\n"
     "checkpointed  runs it with crash-safe checkpoints in D, resuming from the newest\n"
     "              checkpoint there if any (kill it any time and run it again).\n"
     "demo          runs `checkpointed` in a child, kills it with SIGKILL halfway, resumes\n"
     "              it in another child, and compares the result with an uninterrupted run.\n"
+    "migrate       runs on two nodes (this process and a node child, or --node ADDR), migrating\n"
+    "              the eastern half of the regions mid-run; compares with a one-process run\n"
+    "              (defaults: --size 16 --steps 60; docs/migration.md).\n"
     "\n"
     "options:\n"
     "  --size N             an N x N torus of regions (default 100: 10,000 tasklets)\n"
@@ -228,7 +238,34 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
+#ifdef EPIDEMIC_WITH_NET
+  if (command == "node") return stasis::net::node_main(argc - 1, argv + 1);
+#endif
   try {
+#ifdef EPIDEMIC_WITH_NET
+    if (command == "migrate") {
+      RunOptions opts;
+      opts.config.width = opts.config.height = 16;
+      opts.config.steps = 60;
+      opts.config.progress_every = 0;
+      epidemic::MigrateOptions mo;
+      // Its own options first (--node, --key-file, --listen), the run options after.
+      std::vector<char*> rest = {argv[0], argv[1]};
+      for (int i = 2; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if ((a == "--node" || a == "--key-file" || a == "--listen") && i + 1 < argc) {
+          (a == "--node" ? mo.node : a == "--key-file" ? mo.key_file : mo.listen) = argv[++i];
+        } else {
+          rest.push_back(argv[i]);
+        }
+      }
+      if (std::string e = parse_run_options(2, static_cast<int>(rest.size()), rest.data(), opts); !e.empty()) {
+        std::fprintf(stderr, "epidemic migrate: %s (epidemic --help lists the options)\n", e.c_str());
+        return 2;
+      }
+      return epidemic::cmd_migrate(opts, mo);
+    }
+#endif
     if (command == "run" || command == "checkpointed" || command == "demo") {
       RunOptions opts;
       if (command != "run") {

@@ -115,14 +115,19 @@ Aggregator World::initial_aggregator() const {
                     .progress_every = config_.progress_every};
 }
 
-stasis::TaskletRef World::spawn(stasis::Scheduler& sched, std::uint64_t shuffle) const {
+stasis::TaskletRef World::spawn(stasis::Scheduler& sched, std::uint64_t shuffle,
+                                 std::vector<stasis::TaskletRef>* regions) const {
   stasis::TaskletRef aggregator = sched.spawn(initial_aggregator(), {.name = "aggregator"});
   std::vector<std::int64_t> order(static_cast<std::size_t>(config_.regions()));
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
   if (shuffle != 0) {  // Fisher-Yates
     for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[splitmix64(shuffle) % i]);
   }
-  for (std::int64_t index : order) sched.spawn(initial_region(index));
+  if (regions) regions->assign(order.size(), stasis::TaskletRef());
+  for (std::int64_t index : order) {
+    stasis::TaskletRef r = sched.spawn(initial_region(index));
+    if (regions) (*regions)[static_cast<std::size_t>(index)] = std::move(r);
+  }
   return aggregator;
 }
 

@@ -64,8 +64,10 @@ class World {
   // Spawns the aggregator (named "aggregator") and then the regions (unnamed) on
   // `sched` and returns the aggregator; its result is the run's result line.
   // Regions are spawned in index order, or with shuffle != 0 in an order shuffled
-  // by it: a different schedule with the same result.
-  stasis::TaskletRef spawn(stasis::Scheduler& sched, std::uint64_t shuffle = 0) const;
+  // by it: a different schedule with the same result. With `regions`, it also
+  // receives the region tasklets, in index order.
+  stasis::TaskletRef spawn(stasis::Scheduler& sched, std::uint64_t shuffle = 0,
+                           std::vector<stasis::TaskletRef>* regions = nullptr) const;
 
  private:
   Config config_;

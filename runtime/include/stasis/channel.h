@@ -86,6 +86,13 @@ class ChannelBase {
   bool schedule_all() const noexcept { return schedule_all_; }
   void set_schedule_all(bool v) noexcept { schedule_all_ = v; }
 
+  // A relay channel (a remote channel's proxy, stasis/net) never completes an
+  // operation locally: every send and receive waits, and the network layer
+  // carries it out at the channel's home node. Its queue may then hold senders
+  // and receivers at once; balance() still counts them (senders - receivers).
+  void set_relay(bool relay) noexcept { relay_ = relay; }
+  bool relay() const noexcept { return relay_; }
+
   // Stops the channel from growing: see the invariants above.
   void close();
   // Clears closing.
@@ -104,9 +111,9 @@ class ChannelBase {
 
   // --- Type-erased operations used by Select. ---
   bool can_send_now() const noexcept {
-    return balance_ < 0 || (!closing_ && balance_ == 0 && buffered() < capacity_);
+    return !relay_ && (balance_ < 0 || (!closing_ && balance_ == 0 && buffered() < capacity_));
   }
-  bool can_receive_now() const noexcept { return balance_ > 0 || buffered() > 0; }
+  bool can_receive_now() const noexcept { return !relay_ && (balance_ > 0 || buffered() > 0); }
   bool receive_would_see_closed() const noexcept { return closing_ && !can_receive_now(); }
   virtual OpResult send_any(Tasklet* actor, std::any& value, bool may_block) = 0;
   virtual OpResult receive_any(Tasklet* actor, std::any& dest, bool may_block) = 0;
@@ -155,6 +162,7 @@ class ChannelBase {
   Tasklet* check_blocking_actor(Tasklet* actor, bool may_block, const char* op) const;
 
   friend struct detail::PersistAccess;
+  friend struct detail::NetAccess;
 
   WaitQueue waiters_;
   ChannelBase* prev_on_thread_ = nullptr;
@@ -166,6 +174,7 @@ class ChannelBase {
   std::int8_t preference_;
   bool schedule_all_;
   bool closing_ = false;
+  bool relay_ = false;
 };
 
 template <class T>
@@ -232,6 +241,12 @@ class Channel : public ChannelBase {
   // --- Operations behind the soft-frame macros. ---
   template <class U>
   OpResult send_op(Tasklet* actor, U&& value, bool may_block = true) {
+    if (relay_) [[unlikely]] {  // never pairs here: the network layer serves the waiter
+      if (closing_) throw_closed("send");
+      Tasklet* self = actor_for_blocking(actor, may_block, "send");
+      stash(self, std::forward<U>(value));
+      return block(self, true, false);
+    }
     if (balance_ < 0) {
       Waiter* w = waiters_.front();
       payload_of(w)->template emplace<T>(std::forward<U>(value));
@@ -252,6 +267,16 @@ class Channel : public ChannelBase {
   // (iteration end: closing and no sender waiting) and true otherwise.
   OpResult receive_op(Tasklet* actor, T& dest, bool* ok, bool may_block = true) {
     if (ok) *ok = true;
+    if (relay_) [[unlikely]] {
+      if (closing_) {
+        if (ok) {
+          *ok = false;
+          return OpResult::kDone;
+        }
+        throw_closed("receive");
+      }
+      return block(actor_for_blocking(actor, may_block, "receive"), false, false);
+    }
     if (!buffer_.empty()) {
       dest = std::move(buffer_.front());
       buffer_.pop_front();
@@ -285,7 +310,7 @@ class Channel : public ChannelBase {
   }
 
   OpResult send_exception_op(Tasklet* actor, std::exception_ptr e, bool may_block = true) {
-    if (balance_ < 0) {
+    if (balance_ < 0 && !relay_) {
       Waiter* w = waiters_.front();
       tasklet_of(w)->exc_ = std::move(e);
       payload_of(w)->reset();

@@ -142,6 +142,7 @@ class Tasklet {
   template <class T> friend class Channel;
   friend struct detail::PersistAccess;
   friend struct detail::NativeAccess;
+  friend struct detail::NetAccess;
 
   static constexpr std::uint8_t kAtomic = 1;
   static constexpr std::uint8_t kBlockTrap = 2;

@@ -24,6 +24,10 @@ namespace detail {
 struct PersistAccess;
 // The native-tasklet implementation's access to runtime internals (native.cc).
 struct NativeAccess;
+// stasis::net's access to runtime internals: a remote channel's proxy reads the
+// value a blocked sender offers and a helper tasklet takes the value it received.
+// Defined in net/src/net_access.h; the runtime itself never uses it.
+struct NetAccess;
 }  // namespace detail
 
 struct Waiter {

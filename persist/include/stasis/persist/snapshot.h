@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -32,6 +33,7 @@
 #include "stasis/persist/access.h"
 #include "stasis/persist/container.h"
 #include "stasis/persist/errors.h"
+#include "stasis/persist/value_codec.h"
 #include "stasis/scheduler.h"
 
 namespace stasis::persist {
@@ -42,6 +44,9 @@ struct FreezeOptions {
   // The tasklet a budgeted Scheduler::run(budget) just interrupted (paused); it is
   // recorded as interrupted so that the restorer can insert() it again.
   Tasklet* interrupted = nullptr;
+  // If set, receives the snapshot's channels in record order (what a migration
+  // needs to tell the target where each channel lives). Cleared first.
+  std::vector<const ChannelBase*>* channels_out = nullptr;
 };
 
 struct FreezeStats {
@@ -115,6 +120,18 @@ struct ThawOptions {
   bool allow_native = false;
   ReadLimits limits;
   std::string source_name = "snapshot";  // how errors name the input
+  // Channels that already exist in this process (a migration target: channels at
+  // home here, proxies of remote ones). Called once per channel record, in record
+  // order, with the record's id, value codec and options (name, capacity,
+  // preference, schedule_all); returns the channel to use (not
+  // owned, of the codec's type) or null to create one from the record as usual. A
+  // resolved channel keeps its own state: the record's buffered values are read
+  // and dropped, its waiters are appended to the channel's queue. A snapshot whose
+  // waiters would meet waiting partners of the other direction there is refused
+  // (SnapshotIncompatible). May throw; thaw then fails with nothing changed (what
+  // the resolver itself created is its business).
+  std::function<ChannelBase*(std::uint64_t snapshot_id, const ValueCodec& codec, const ChannelOptions& record)>
+      resolve_channel;
 };
 
 // What thaw() restored.
@@ -133,7 +150,8 @@ class Thawed {
   TaskletRef by_snapshot_id(std::uint64_t id) const;
   // The tasklet recorded as interrupted by a budgeted run (paused), or a null ref.
   const TaskletRef& interrupted() const noexcept { return interrupted_; }
-  // The restored channels, in snapshot order. Owned by this object.
+  // The restored channels, in snapshot order (without the ones
+  // ThawOptions::resolve_channel supplied). Owned by this object.
   const std::vector<std::unique_ptr<ChannelBase>>& channels() const noexcept { return channels_; }
   // Gives up ownership of the channels (the caller then keeps them alive).
   std::vector<std::unique_ptr<ChannelBase>> release_channels() noexcept { return std::move(channels_); }

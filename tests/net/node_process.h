@@ -1,0 +1,91 @@
+// node_process.h — a node program running as a child process of a test.
+//
+// Starts `serve` on 127.0.0.1:0 with the given key file and extra arguments,
+// reads the output until the node says where it listens, and owns the process:
+// kill() sends SIGKILL, terminate() SIGTERM; the destructor kills and reaps it.
+// Built on the shared subprocess helpers (tests/support/subprocess.h).
+#ifndef STASIS_TESTS_NET_NODE_PROCESS_H_
+#define STASIS_TESTS_NET_NODE_PROCESS_H_
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../support/subprocess.h"
+
+namespace stasis::test {
+
+class NodeProcess {
+ public:
+  NodeProcess(const std::string& program, const std::string& key_file, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {program, "serve", "--listen", "127.0.0.1:0", "--key-file", key_file};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    child_ = test_support::start_captured(argv);
+    if (child_.pid < 0) throw std::runtime_error("cannot start " + program);
+    // "stasis-node ID listening on ADDR\n"
+    const std::string marker = " listening on ";
+    char c;
+    while (read(child_.output, &c, 1) == 1) {
+      early_ += c;
+      if (c != '\n') continue;
+      auto pos = early_.find(marker);
+      if (pos != std::string::npos) {
+        address_ = early_.substr(pos + marker.size());
+        address_ = address_.substr(0, address_.find('\n'));
+        return;
+      }
+    }
+    auto o = test_support::finish(child_);
+    child_.pid = -1;
+    throw std::runtime_error("node " + program + " did not start: " + early_ + o.output);
+  }
+  ~NodeProcess() {
+    if (child_.pid > 0) {
+      kill();
+      wait();
+    }
+  }
+  NodeProcess(const NodeProcess&) = delete;
+  NodeProcess& operator=(const NodeProcess&) = delete;
+
+  const std::string& address() const { return address_; }
+  pid_t pid() const { return child_.pid; }
+  void kill() const { ::kill(child_.pid, SIGKILL); }
+  void terminate() const { ::kill(child_.pid, SIGTERM); }
+  // Reaps the process; its whole output.
+  test_support::Outcome wait() {
+    auto o = test_support::finish(child_);
+    child_.pid = -1;
+    o.output = early_ + o.output;
+    return o;
+  }
+
+ private:
+  test_support::Child child_;
+  std::string address_;
+  std::string early_;
+};
+
+// A key file of 32 random bytes (or of `content`), under the test's temp dir.
+inline std::string make_key_file(const std::string& name, const std::string& content = "") {
+  auto path = std::filesystem::temp_directory_path() / ("stasis-net-" + std::to_string(::getpid()) + "-" + name);
+  std::ofstream out(path, std::ios::binary);
+  if (content.empty()) {
+    std::ifstream rnd("/dev/urandom", std::ios::binary);
+    char buf[32];
+    rnd.read(buf, sizeof buf);
+    out.write(buf, sizeof buf);
+  } else {
+    out << content;
+  }
+  return path.string();
+}
+
+}  // namespace stasis::test
+
+#endif  // STASIS_TESTS_NET_NODE_PROCESS_H_

@@ -1,0 +1,164 @@
+// remote_channel_test.cc — channels that stay home while their tasklets move:
+// a pipeline spread over three node processes gives the single-process result,
+// and a closed home channel raises ChannelClosed in a remote receiver.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "net_frames.h"
+#include "node_process.h"
+#include "stasis/net.h"
+
+#ifndef STASIS_NET_TEST_NODE
+#error "STASIS_NET_TEST_NODE must name the test node program"
+#endif
+
+namespace stasis::test {
+namespace {
+
+using net::Host;
+using net::SharedKey;
+
+net::HostOptions quiet() {
+  net::HostOptions o;
+  o.log = [](const std::string&) {};
+  return o;
+}
+
+// Runs `host` until the node at `address` reports `name` finished; its result.
+std::string finished_result(Host& host, const std::string& address, const std::string& name) {
+  std::string result;
+  bool done = host.run_until([&] {
+    for (const auto& t : host.status(address).tasklets) {
+      if (t.name == name && t.state == "finished") {
+        result = t.result;
+        return true;
+      }
+    }
+    return false;
+  }, std::chrono::seconds(30));
+  EXPECT_TRUE(done) << name << " never finished at " << address;
+  return result;
+}
+
+constexpr std::int64_t kValues = 200;
+
+// Produce -> ch1 -> Square(k=1) -> ch2 -> Square(k=3) -> ch3 -> Fold.
+std::int64_t pipeline_in_one_process() {
+  Scheduler sched;
+  Channel<std::int64_t> ch1, ch2, ch3;
+  sched.spawn(Produce{.out = &ch1, .n = kValues});
+  sched.spawn(Square{.in = &ch1, .out = &ch2, .n = kValues, .k = 1});
+  sched.spawn(Square{.in = &ch2, .out = &ch3, .n = kValues, .k = 3});
+  TaskletRef fold = sched.spawn(Fold{.in = &ch3, .n = kValues});
+  sched.run();
+  return fold->result<std::int64_t>();
+}
+
+TEST(RemoteChannels, PipelineOverThreeNodeProcessesMatchesOneProcess) {
+  const std::int64_t expected = pipeline_in_one_process();
+  const std::string key = make_key_file("pipeline");
+  NodeProcess b(STASIS_NET_TEST_NODE, key);
+  NodeProcess c(STASIS_NET_TEST_NODE, key);
+  Scheduler sched;
+  Host a(sched, SharedKey::from_file(key), quiet());
+  // The channels live here (node A); the stages move out before any value flows.
+  Channel<std::int64_t> ch1({.name = "ch1"}), ch2({.name = "ch2"}), ch3({.name = "ch3"});
+  TaskletRef produce = sched.spawn(Produce{.out = &ch1, .n = kValues}, {.name = "produce"});
+  TaskletRef sq1 = sched.spawn(Square{.in = &ch1, .out = &ch2, .n = kValues, .k = 1}, {.name = "sq1"});
+  TaskletRef sq2 = sched.spawn(Square{.in = &ch2, .out = &ch3, .n = kValues, .k = 3}, {.name = "sq2"});
+  TaskletRef fold = sched.spawn(Fold{.in = &ch3, .n = kValues}, {.name = "fold"});
+  a.migrate(sq1, b.address());
+  a.migrate(sq2, c.address());
+  a.migrate(fold, b.address());
+  EXPECT_EQ(finished_result(a, b.address(), "fold"), std::to_string(expected));
+  EXPECT_EQ(produce->state(), TaskletState::kFinished);
+}
+
+TEST(RemoteChannels, StagesMigratedMidStreamKeepTheResult) {
+  const std::int64_t expected = pipeline_in_one_process();
+  const std::string key = make_key_file("midstream");
+  NodeProcess b(STASIS_NET_TEST_NODE, key);
+  NodeProcess c(STASIS_NET_TEST_NODE, key);
+  Scheduler sched;
+  Host a(sched, SharedKey::from_file(key), quiet());
+  Channel<std::int64_t> ch1, ch2, ch3;
+  sched.spawn(Produce{.out = &ch1, .n = kValues}, {.name = "produce"});
+  TaskletRef sq1 = sched.spawn(Square{.in = &ch1, .out = &ch2, .n = kValues, .k = 1}, {.name = "sq1"});
+  TaskletRef sq2 = sched.spawn(Square{.in = &ch2, .out = &ch3, .n = kValues, .k = 3}, {.name = "sq2"});
+  TaskletRef fold = sched.spawn(Fold{.in = &ch3, .n = kValues}, {.name = "fold"});
+  // A third of the stream flows in one process; then the stages move while
+  // blocked in send or receive on their channels.
+  if (TaskletRef paused = sched.run(150)) paused->insert();
+  std::vector<TaskletRef> to_c = {sq2, fold};
+  a.migrate(sq1, b.address());
+  a.migrate(std::span<const TaskletRef>(to_c), c.address());
+  EXPECT_EQ(finished_result(a, c.address(), "fold"), std::to_string(expected));
+}
+
+TEST(RemoteChannels, ClosedHomeChannelRaisesChannelClosedRemotely) {
+  const std::string key = make_key_file("closed");
+  NodeProcess b(STASIS_NET_TEST_NODE, key);
+  Scheduler sched;
+  Host a(sched, SharedKey::from_file(key), quiet());
+  Channel<std::int64_t> ch({.name = "closing"});
+  TaskletRef probe = sched.spawn(ReceiveProbe{.in = &ch}, {.name = "probe"});
+  ch.close();
+  a.migrate(probe, b.address());
+  EXPECT_EQ(finished_result(a, b.address(), "probe"), "\"ChannelClosed\"");  // a string, rendered quoted
+}
+
+TEST(RemoteChannels, RemoteSendBlocksUntilAReceiverAtHomeTakesIt) {
+  const std::string key = make_key_file("blocking");
+  NodeProcess b(STASIS_NET_TEST_NODE, key);
+  Scheduler sched;
+  Host a(sched, SharedKey::from_file(key), quiet());
+  Channel<std::int64_t> ch({.name = "rendezvous"});
+  TaskletRef producer = sched.spawn(Produce{.out = &ch, .n = 3}, {.name = "producer"});
+  a.migrate(producer, b.address());
+  // Nobody receives at home: the remote producer waits in its first send.
+  ASSERT_TRUE(a.run_until([&] {
+    auto st = a.status(b.address());
+    return ch.balance() == 1 && st.tasklets.size() == 1 && st.tasklets[0].state == "blocked";
+  }, std::chrono::seconds(20)));
+  TaskletRef fold = sched.spawn(Fold{.in = &ch, .n = 3}, {.name = "fold"});
+  ASSERT_TRUE(a.run_until([&] { return !fold->alive(); }, std::chrono::seconds(20)));
+  EXPECT_EQ(fold->result<std::int64_t>(), ((1 * 31) + 2) * 31 + 3);
+  EXPECT_EQ(finished_result(a, b.address(), "producer"), "");
+}
+
+TEST(RemoteChannels, ValueReceivedRemotelyFromALocalSender) {
+  const std::string key = make_key_file("tohere");
+  NodeProcess b(STASIS_NET_TEST_NODE, key);
+  Scheduler sched;
+  Host a(sched, SharedKey::from_file(key), quiet());
+  Channel<std::int64_t> ch({.name = "to-b"});
+  TaskletRef probe = sched.spawn(ReceiveProbe{.in = &ch}, {.name = "probe"});
+  a.migrate(probe, b.address());
+  sched.spawn(Produce{.out = &ch, .n = 1}, {.name = "one"});
+  EXPECT_EQ(finished_result(a, b.address(), "probe"), "\"value 1\"");
+}
+
+TEST(RemoteChannels, SenderAndReceiverOnOneNodeShareAProxyWithoutDuplicates) {
+  const std::string key = make_key_file("shared");
+  NodeProcess b(STASIS_NET_TEST_NODE, key);
+  Scheduler sched;
+  Host a(sched, SharedKey::from_file(key), quiet());
+  for (std::size_t capacity : {0u, 1u, 3u}) {
+    SCOPED_TRACE("capacity " + std::to_string(capacity));
+    Channel<std::int64_t> ch({.name = "shared", .capacity = capacity});
+    const std::string suffix = std::to_string(capacity);
+    std::vector<TaskletRef> both = {sched.spawn(Produce{.out = &ch, .n = 50}, {.name = "produce" + suffix}),
+                                    sched.spawn(Fold{.in = &ch, .n = 50}, {.name = "fold" + suffix})};
+    // Both ends move in one handoff: the proxy on B is used in both directions,
+    // while values also travel through home (A).
+    a.migrate(std::span<const TaskletRef>(both), b.address());
+    std::uint64_t want = 0;
+    for (std::int64_t v = 1; v <= 50; ++v) want = want * 31 + static_cast<std::uint64_t>(v);
+    EXPECT_EQ(finished_result(a, b.address(), "fold" + suffix), std::to_string(static_cast<std::int64_t>(want)));
+  }
+}
+
+}  // namespace
+}  // namespace stasis::test
