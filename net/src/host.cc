@@ -1,6 +1,7 @@
 // host.cc — Host: the loop that shares a thread between kj and the scheduler,
 // connections to peers, and both sides of the migration handoff.
 #include "host_impl.h"
+#include "stasis/native_image.h"
 
 #include <kj/async-unix.h>
 
@@ -310,9 +311,12 @@ void Host::Impl::migrate(std::span<const TaskletRef> tasklets, const std::string
     throw MigrationRefused("migrate to " + target + ": the target refused the tasklets: " + refusal +
                            "; they run on here");
   }
-  // 5. Committed at the target: drop the local copies.
+  // 5. Committed at the target: drop the local copies. A native tasklet's copy
+  // ends without running any of its code (its destructors' effects belong to the
+  // copy that goes on at the target).
   for (const TaskletRef& t : tasklets) {
     std::erase(hosted, t);
+    if (t->alive() && t->native()) ::stasis::detail::abandon_native(*t);
     if (t->alive()) t->kill();
   }
 }
@@ -342,6 +346,9 @@ void Host::Impl::accept(std::uint64_t id, capnp::Data::Reader bytes,
     persist::ThawOptions o;
     o.keep_ids = false;
     o.source_name = what;
+    // Native tasklets are machine state: this peer passed the shared-key
+    // challenge (Gate), and thaw refuses another build or layout by itself.
+    o.allow_native = true;
     o.limits.max_file_bytes = options.max_message_bytes;
     o.limits.max_message_bytes = options.max_message_bytes;
     unsigned next = 0;

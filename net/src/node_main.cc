@@ -57,7 +57,11 @@ int serve(const std::string& listen, const std::string& key_file, const std::str
   }
   persist::Thawed restored;
   if (!restore.empty()) {
-    restored = persist::thaw(persist::Snapshot::read(restore), sched);
+    // The node's own checkpoint (or one the operator hands it): native tasklets in
+    // it restore only in this very build, which thaw checks.
+    persist::ThawOptions o;
+    o.allow_native = true;
+    restored = persist::thaw(persist::Snapshot::read(restore), sched, o);
     for (const TaskletRef& t : restored.tasklets()) host.adopt(t);
     std::cout << "stasis-node " << host.node_id() << " restored " << restored.tasklets().size() << " tasklets from "
               << restore << std::endl;

@@ -170,6 +170,23 @@ void unwind_native(NativeThread& nt, NativeFrameBase* f) {
   NativeAccess::state(t) = state;
 }
 
+// Frees an abandoned frame (its state lives on in another process): no unwinding,
+// no destructor of the callable, and its arena share goes with it whole.
+void discard_abandoned(NativeThread& nt, NativeFrameBase* f) noexcept {
+  if (nt.owner == f) nt.owner = nullptr;
+  if (!f->sliced()) {
+    DedicatedStack* st = stack_of(f);
+    arch::StackMemory mem = st->guard.stack;
+    st->~DedicatedStack();
+    nt.pool.give_back(mem);
+  }
+  arena::destroy_share(static_cast<arena::Share*>(f->share));
+  std::uint32_t size = f->total_size;
+  f->~NativeFrameBase();
+  FrameBase::operator delete(f, size);
+  --nt.live_frames;
+}
+
 // --- FrameOps of native frames. ---
 
 // The scheduler loop runs native frames through Scheduler::run_native, never
@@ -182,6 +199,7 @@ Step native_run(FrameBase* fb, Ctx&) {
 void native_destroy(FrameBase* fb) noexcept {
   auto* f = static_cast<NativeFrameBase*>(fb);
   NativeThread& nt = native_thread();
+  if (f->abandoned) return discard_abandoned(nt, f);
   if (f->started && !f->finished) unwind_native(nt, f);
   if (nt.owner == f) nt.owner = nullptr;
   if (!f->sliced()) {

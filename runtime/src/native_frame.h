@@ -94,6 +94,7 @@ class NativeFrameBase : public FrameBase {
   bool started = false;
   bool finished = false;
   bool dying = false;  // being killed: may not block again
+  bool abandoned = false;  // moved elsewhere (migration): ends without running any of its code
 };
 
 // A dedicated frame's stack record: at the top of its stack, right above the

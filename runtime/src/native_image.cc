@@ -151,6 +151,10 @@ void attach_native(Tasklet& t, FrameBase* frame) noexcept {
   NativeAccess::mark_native(t);
 }
 
+void abandon_native(Tasklet& t) noexcept {
+  static_cast<NativeFrameBase*>(NativeAccess::top(t))->abandoned = true;
+}
+
 void discard_restored_native(FrameBase* frame) noexcept {
   auto* f = static_cast<NativeFrameBase*>(frame);
   NativeThread& nt = native_thread();

@@ -99,6 +99,12 @@ RestoredNative restore_native_frame(const NativeRestore& r);
 // Binds a restored native frame to its new tasklet (whose only frame it is).
 void attach_native(Tasklet& t, FrameBase* frame) noexcept;
 
+// Marks native tasklet t as moved elsewhere (a migration committed at its
+// target): when it is killed next, none of its code runs — no unwinding, no
+// destructors, not even the callable's — and its arena share is released whole,
+// since its objects now live in the other process. Native tasklets only.
+void abandon_native(Tasklet& t) noexcept;
+
 // Frees a restored frame that was never given to a tasklet (a failed thaw). Its
 // callable is not destroyed: it was never constructed in this process.
 void discard_restored_native(FrameBase* frame) noexcept;
