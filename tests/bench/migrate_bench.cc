@@ -142,6 +142,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
+      // Single runs, or the median of repetitions (not the mean, stddev or cv).
+      if (r.run_type == Run::RT_Aggregate && r.aggregate_name != "median") continue;
       const std::string name = r.benchmark_name();
       const double ns = r.GetAdjustedRealTime() * (r.time_unit == benchmark::kMicrosecond ? 1e3 : 1e6);
       if (name.starts_with("migrate/parked_1KiB")) g_migrate_ns = ns;
