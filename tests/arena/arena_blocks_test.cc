@@ -7,20 +7,14 @@
 #include <new>
 #include <vector>
 
+#include "share_guard.h"
 #include "stasis/arena.h"
 
 namespace arena = stasis::arena;
 
 namespace {
 
-// A share for the length of a test.
-struct ShareGuard {
-  arena::Share* s = arena::create_share();
-  ShareGuard() = default;
-  ShareGuard(const ShareGuard&) = delete;
-  ShareGuard& operator=(const ShareGuard&) = delete;
-  ~ShareGuard() { arena::destroy_share(s); }
-};
+using arena_test::ShareGuard;
 
 struct Block {
   unsigned char* p;

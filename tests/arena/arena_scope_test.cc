@@ -15,19 +15,14 @@
 #include <thread>
 #include <vector>
 
+#include "share_guard.h"
 #include "stasis/arena.h"
 
 namespace arena = stasis::arena;
 
 namespace {
 
-struct ShareGuard {
-  arena::Share* s = arena::create_share();
-  ShareGuard() = default;
-  ShareGuard(const ShareGuard&) = delete;
-  ShareGuard& operator=(const ShareGuard&) = delete;
-  ~ShareGuard() { arena::destroy_share(s); }
-};
+using arena_test::ShareGuard;
 
 struct alignas(64) Line {
   char bytes[64];
