@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <unordered_map>
 
 #include "../producer.h"
 #include "address_space.h"
@@ -196,11 +197,12 @@ FrameBase* NativeThawer::prepare(schema::Tasklet::Reader t, unsigned index) {
 
 void NativeThawer::patch(const std::function<Tasklet*(std::uint64_t)>& tasklet_of,
                          const std::function<ChannelBase*(std::uint32_t)>& channel_of, Scheduler& s) {
+  std::unordered_map<std::uint64_t, std::uint64_t> frames;  // tasklet id -> its new frame
+  frames.reserve(made_.size());
+  for (const Made& m : made_) frames.emplace(m.id, m.restored.frame_address);
   auto frame_of = [&](std::uint64_t id) -> std::uint64_t {
-    for (const Made& m : made_) {
-      if (m.id == id) return m.restored.frame_address;
-    }
-    return 0;  // checked: every frame target is a native tasklet of the snapshot
+    auto it = frames.find(id);
+    return it == frames.end() ? 0 : it->second;  // checked: every frame target is a native tasklet here
   };
   const std::uint64_t thread = detail::native_thread_image().address;
   for (Made& m : made_) {
