@@ -71,6 +71,18 @@ TEST_F(NativeCrossProcess, DeepRecursionWithContainerLocalsResumesInAnotherProce
   EXPECT_EQ(result_of(c), std::to_string(deep_expected(1000, 7))) << c.output;
 }
 
+TEST_F(NativeCrossProcess, HostileNativeRecordsAreRefusedBeforeAnythingIsRestored) {
+  const std::string snap = path("deep.stasis");
+  ASSERT_EQ(run_role({"freeze-deep", snap, "50"}).exit_code(), 0);
+  Outcome b = run_role({"thaw-hostile", snap});
+  ASSERT_EQ(b.exit_code(), 0) << b.output;
+  EXPECT_NE(b.output.find("refused 7 of 7"), std::string::npos) << b.output;
+  EXPECT_EQ(b.output.find("ACCEPTED"), std::string::npos) << b.output;
+  EXPECT_EQ(b.output.find("LEFT TASKLETS"), std::string::npos) << b.output;
+  // After all that, the intact snapshot restores (no arena run was left mapped).
+  EXPECT_EQ(result_of(b), std::to_string(deep_expected(50, 42))) << b.output;
+}
+
 TEST_F(NativeCrossProcess, KillingARestoredTaskletUnwindsItsRestoredStack) {
   const std::string snap = path("deep.stasis");
   ASSERT_EQ(run_role({"freeze-deep", snap, "300"}).exit_code(), 0);

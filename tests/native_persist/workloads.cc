@@ -1,9 +1,13 @@
 // workloads.cc — see workloads.h.
 #include "workloads.h"
 
+#include <capnp/message.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <utility>
 #include <map>
 #include <numeric>
 #include <string>
@@ -12,7 +16,9 @@
 #include "../persist/persist_frames.h"
 #include "stasis/native.h"
 #include "stasis/persist/native.h"
+#include "stasis/persist/container.h"
 #include "stasis/persist/snapshot.h"
+#include "stasis/schema/snapshot.capnp.h"
 
 namespace stasis::test {
 
@@ -230,6 +236,53 @@ int thaw_kill(const char* path) {
   return 0;
 }
 
+// Hostile variants of a native snapshot: each must be refused before anything is
+// restored (the scheduler stays empty, no arena run stays mapped), and the intact
+// snapshot must still restore and finish afterwards.
+int thaw_hostile(const char* path) {
+  const persist::Snapshot intact = persist::Snapshot::read(path);
+  using Edit = std::function<void(schema::NativeTasklet::Builder)>;
+  const std::vector<std::pair<std::string, Edit>> cases = {
+      {"a relocated word outside the stack, callable and arena",
+       [](schema::NativeTasklet::Builder n) { n.getRelocations()[0].setAt(0x10); }},
+      {"a relocation naming a missing tasklet",
+       [](schema::NativeTasklet::Builder n) { n.getRelocations()[0].initTarget().setTasklet(999999); }},
+      {"a relocation naming a missing channel",
+       [](schema::NativeTasklet::Builder n) { n.getRelocations()[0].initTarget().setChannel(77); }},
+      {"callable operations outside the program", [](schema::NativeTasklet::Builder n) { n.setCallableOps(0x1000); }},
+      {"a stack shorter than its context says",
+       [](schema::NativeTasklet::Builder n) { n.setContext(n.getContext() + 64); }},
+      {"a context outside its region", [](schema::NativeTasklet::Builder n) { n.setContext(n.getRegionLow() - 4096); }},
+      {"an arena run with a broken header",
+       [](schema::NativeTasklet::Builder n) {
+         auto bytes = n.getArenaRuns()[0].getBytes();
+         for (unsigned k = 0; k < 16 && k < bytes.size(); ++k) bytes[k] = static_cast<capnp::byte>(~bytes[k]);
+       }},
+  };
+  int refused = 0;
+  for (const auto& [what, edit] : cases) {
+    persist::MessageView view = persist::MessageView::from_bytes(intact.bytes());
+    capnp::MallocMessageBuilder message;
+    message.setRoot(view.root());
+    auto tasklets = message.getRoot<schema::Snapshot>().getTasklets();
+    for (auto t : tasklets) {
+      if (t.hasNative()) edit(t.getNative());
+    }
+    persist::Snapshot hostile(persist::encode_container(message));
+    Scheduler s;
+    try {
+      persist::Thawed t = persist::thaw(hostile, s, {.allow_native = true});
+      std::printf("ACCEPTED: %s\n", what.c_str());
+    } catch (const SnapshotError& e) {
+      ++refused;
+      std::printf("refused (%s): %s\n", what.c_str(), e.what());
+    }
+    if (s.alive_count() != 0) std::printf("LEFT TASKLETS after %s\n", what.c_str());
+  }
+  std::printf("refused %d of %zu\n", refused, cases.size());
+  return thaw_deep(path, 42);
+}
+
 }  // namespace
 
 std::int64_t deep_tasklet(int depth, Channel<std::int64_t>& in) { return deep(depth, in); }
@@ -254,6 +307,7 @@ int run_role(int argc, char** argv) {
   if (role == "freeze-states" && argc == 4) return freeze_states(argv[3]);
   if (role == "thaw-states" && argc == 4) return thaw_states(argv[3]);
   if (role == "thaw-kill" && argc == 4) return thaw_kill(argv[3]);
+  if (role == "thaw-hostile" && argc == 4) return thaw_hostile(argv[3]);
   if (role == "freeze-external" && argc == 4) return freeze_external(argv[3]);
   if (role == "thaw-external" && argc == 4) return thaw_external(argv[3], true);
   if (role == "thaw-external-unregistered" && argc == 4) return thaw_external(argv[3], false);
