@@ -29,13 +29,6 @@ using net::MigrateOptions;
 using net::SharedKey;
 using net::SourceFault;
 
-// Quiet hosts: the expected refusals would clutter the test log.
-net::HostOptions quiet() {
-  net::HostOptions o;
-  o.log = [](const std::string&) {};
-  return o;
-}
-
 // Polls the node at `address` until every tasklet named in `names` finished;
 // returns name -> result for the ones it hosts.
 std::map<std::string, std::string> results_at(Host& host, const std::string& address) {

@@ -43,12 +43,6 @@ std::int64_t layered_expected(int depth, std::int64_t value) {
   return r;
 }
 
-net::HostOptions quiet() {
-  net::HostOptions o;
-  o.log = [](const std::string&) {};
-  return o;
-}
-
 std::string self_path() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 
 // The result the node at `address` reports for its tasklet `name`, once finished.

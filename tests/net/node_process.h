@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../support/subprocess.h"
+#include "stasis/net/host.h"
 
 namespace stasis::test {
 
@@ -72,6 +73,13 @@ class NodeProcess {
 };
 
 // A key file of 32 random bytes (or of `content`), under the test's temp dir.
+// Host options that keep the expected refusals out of the test log.
+inline net::HostOptions quiet() {
+  net::HostOptions o;
+  o.log = [](const std::string&) {};
+  return o;
+}
+
 inline std::string make_key_file(const std::string& name, const std::string& content = "") {
   auto path = std::filesystem::temp_directory_path() / ("stasis-net-" + std::to_string(::getpid()) + "-" + name);
   std::ofstream out(path, std::ios::binary);

@@ -20,12 +20,6 @@ namespace {
 using net::Host;
 using net::SharedKey;
 
-net::HostOptions quiet() {
-  net::HostOptions o;
-  o.log = [](const std::string&) {};
-  return o;
-}
-
 // Runs `host` until the node at `address` reports `name` finished; its result.
 std::string finished_result(Host& host, const std::string& address, const std::string& name) {
   std::string result;
