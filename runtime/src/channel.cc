@@ -29,6 +29,7 @@ ChannelBase::ChannelBase(ChannelOptions options)
 }
 
 ChannelBase::~ChannelBase() {
+  if (detail::tls_on_channel_destroyed) detail::tls_on_channel_destroyed(this);
   if (prev_on_thread_) prev_on_thread_->next_on_thread_ = next_on_thread_; else detail::tls_channels = next_on_thread_;
   if (next_on_thread_) next_on_thread_->prev_on_thread_ = prev_on_thread_;
   Scheduler* s = Scheduler::current_or_null();
@@ -167,6 +168,19 @@ OpResult ChannelBase::hand_over(Tasklet* actor, Waiter* partner, int dir, bool a
   }
   s.make_runnable(p, false);
   return OpResult::kDone;
+}
+
+OpResult ChannelBase::send_exception_op(Tasklet* actor, std::exception_ptr e, bool may_block) {
+  if (balance_ < 0 && !relay_) {
+    Waiter* w = waiters_.front();
+    tasklet_of(w)->exc_ = std::move(e);
+    payload_of(w)->reset();
+    return hand_over(actor, w, kSendDir, !may_block);
+  }
+  if (closing_) throw_closed("send_exception");
+  Tasklet* self = actor_for_blocking(actor, may_block, "send_exception");
+  self->slot_ = std::move(e);
+  return block(self, true, true);
 }
 
 OpResult ChannelBase::take_exception_from(Tasklet* actor, Waiter* sender) {

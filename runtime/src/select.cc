@@ -174,6 +174,12 @@ void SelectBase::cancel() noexcept {
   }
 }
 
+void SelectBase::choose(Waiter* w) noexcept {
+  for (Case& c : cases_) {
+    if (&c.waiter != w && c.waiter.channel) c.channel->unpark(&c.waiter);
+  }
+}
+
 std::any* SelectBase::checked_value(const std::type_info& want) {
   if (chosen_ < 0) throw TaskletStateError("select: no case was chosen, so there is no received value");
   Case& c = cases_[chosen_];

@@ -62,6 +62,9 @@ namespace detail {
 void reserve_channel_ids_through(std::uint64_t id) noexcept;
 // The channels alive on the calling thread, newest first (for reports and teardown).
 inline thread_local ChannelBase* tls_channels = nullptr;
+// Called by ~ChannelBase with the dying channel when set: the thread's node host
+// (stasis/net) forgets a channel it exported to other nodes.
+inline thread_local void (*tls_on_channel_destroyed)(ChannelBase*) = nullptr;
 }  // namespace detail
 
 // Channels belong to the thread that created them: create, use and destroy a
@@ -117,6 +120,9 @@ class ChannelBase {
   bool receive_would_see_closed() const noexcept { return closing_ && !can_receive_now(); }
   virtual OpResult send_any(Tasklet* actor, std::any& value, bool may_block) = 0;
   virtual OpResult receive_any(Tasklet* actor, std::any& dest, bool may_block) = 0;
+  // Sends an exception the receiver raises (STASIS_SEND_EXCEPTION; the same for
+  // every element type): hands it to a waiting receiver or waits as a sender.
+  OpResult send_exception_op(Tasklet* actor, std::exception_ptr e, bool may_block = true);
   void park(Waiter* w, bool sending) noexcept;
   void unpark(Waiter* w) noexcept;
 
@@ -307,19 +313,6 @@ class Channel : public ChannelBase {
       throw_closed("receive");
     }
     return block(actor_for_blocking(actor, may_block, "receive"), false, false);
-  }
-
-  OpResult send_exception_op(Tasklet* actor, std::exception_ptr e, bool may_block = true) {
-    if (balance_ < 0 && !relay_) {
-      Waiter* w = waiters_.front();
-      tasklet_of(w)->exc_ = std::move(e);
-      payload_of(w)->reset();
-      return hand_over(actor, w, kSendDir, !may_block);
-    }
-    if (closing_) throw_closed("send_exception");
-    Tasklet* self = actor_for_blocking(actor, may_block, "send_exception");
-    self->slot_ = std::move(e);
-    return block(self, true, true);
   }
 
   OpResult send_any(Tasklet* actor, std::any& value, bool may_block) override {

@@ -68,6 +68,11 @@ class SelectBase {
   void fired(Waiter* w, bool channel_closed) noexcept;
   // Dequeues every waiter (kill, throw, channel destruction).
   void cancel() noexcept;
+  // Commits to w's case before it completes (a relay channel's network layer,
+  // stasis/net, once the remote side is ready): dequeues every sibling waiter and
+  // leaves w queued and the tasklet waiting in this select, so no other case can
+  // fire; whoever takes w later completes the select as usual (fired).
+  void choose(Waiter* w) noexcept;
 
   friend std::string describe_select(const SelectBase* s);
 
