@@ -30,10 +30,21 @@ interface Gate {
   login @1 (peerId :Text, clientNonce :Data, mac :Data) -> (node :Node, nodeId :Text, proof :Data);
 }
 
+# An exception crossing between nodes: a send_exception on a remote channel, or
+# what a home-side operation raised. `type` is the wire name the exception's
+# type was registered under (stasis/net/exceptions.h), or its demangled C++ name
+# if it was not; the receiving side rebuilds a registered type with `message`,
+# any other as stasis::net::RemoteException.
+struct Raised {
+  type @0 :Text;
+  message @1 :Text;   # what() (empty if the type is not a std::exception)
+}
+
 # Why an operation failed, for typed errors on the calling side.
 struct Failure {
   kind @0 :Kind;
   message @1 :Text;
+  raised @2 :Raised;  # kind raised: the exception itself
   enum Kind {
     none @0;            # success
     refused @1;         # the target will not restore this snapshot (hostile, incompatible, draining)
@@ -76,7 +87,9 @@ interface Node {
 
   # Remote channel operations on a channel at home here; each completes when the
   # operation completes at home (a send when a receiver took the value).
-  channelSend @2 (channel :UInt64, value :Value) -> (failure :Failure);
+  # With `raised` set the send is a send_exception: `value` is not read, and the
+  # receiver at home raises the rebuilt exception.
+  channelSend @2 (channel :UInt64, value :Value, raised :Raised) -> (failure :Failure);
   channelReceive @3 (channel :UInt64) -> (value :Value, failure :Failure);
   channelClose @4 (channel :UInt64) -> (failure :Failure);
 
@@ -84,4 +97,11 @@ interface Node {
   status @5 () -> (nodeId :Text, tasklets :List(TaskletInfo));
   # Returns its payload: a bare round trip (benchmarks, liveness).
   echo @6 (payload :Data) -> (payload :Data);
+
+  # Completes once an operation in that direction would not block at home: a
+  # receiver (or buffer room) for `sending`, else a sender or a buffered value;
+  # also once the channel is closing. Nothing is reserved: a remote select asks
+  # this before it commits to a case on a remote channel, then performs the
+  # operation with channelSend / channelReceive (docs/migration.md).
+  channelReady @7 (channel :UInt64, sending :Bool) -> (failure :Failure);
 }

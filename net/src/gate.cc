@@ -38,7 +38,11 @@ class NodeServer final : public Node::Server {
   }
   kj::Promise<void> channelSend(ChannelSendContext context) override {
     auto p = context.getParams();
-    return host_.channels.home_send(p.getChannel(), p.getValue(), context.getResults().initFailure());
+    return host_.channels.home_send(p, peer_, context.getResults().initFailure());
+  }
+  kj::Promise<void> channelReady(ChannelReadyContext context) override {
+    auto p = context.getParams();
+    return host_.channels.home_ready(p.getChannel(), p.getSending(), context.getResults().initFailure());
   }
   kj::Promise<void> channelReceive(ChannelReceiveContext context) override {
     return host_.channels.home_receive(context.getParams().getChannel(), context.getResults());

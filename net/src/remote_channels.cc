@@ -6,6 +6,7 @@
 #include "connection.h"
 #include "net_access.h"
 #include "stasis/net/errors.h"
+#include "stasis/select.h"
 #include "stasis/soft.h"
 #include "wire.h"
 
@@ -19,6 +20,7 @@ using schema::node::Failure;
 struct HomeOp {
   ChannelBase* channel = nullptr;
   std::any value;  // to send, or received
+  std::exception_ptr raise;  // to send instead of a value (send_exception)
   bool sending = false;
   OpResult result = OpResult::kDone;
   std::exception_ptr error;
@@ -30,7 +32,11 @@ struct HomeOpStep : Frame<HomeOpStep> {
   std::shared_ptr<HomeOp> op;
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
-    if (op->sending) {
+    if (op->raise) {
+      STASIS_SUSPEND_IF_(__COUNTER__,
+                         (op->result = op->channel->send_exception_op(&cx.tasklet(), op->raise)) != OpResult::kDone,
+                         (void)0);
+    } else if (op->sending) {
       STASIS_SUSPEND_IF_(__COUNTER__,
                          (op->result = op->channel->send_any(&cx.tasklet(), op->value, true)) != OpResult::kDone,
                          (void)0);
@@ -62,7 +68,39 @@ struct HomeOpRoot : Frame<HomeOpRoot> {
 
 }  // namespace
 
-RemoteChannels::~RemoteChannels() = default;
+namespace {
+thread_local RemoteChannels* tls_remote_channels = nullptr;
+}  // namespace
+
+RemoteChannels::RemoteChannels(ChannelHost& host) : host_(host) {
+  tls_remote_channels = this;
+  ::stasis::detail::tls_on_channel_destroyed = &RemoteChannels::on_channel_destroyed;
+}
+
+RemoteChannels::~RemoteChannels() {
+  if (tls_remote_channels == this) {  // the proxies die with this object: stop watching first
+    tls_remote_channels = nullptr;
+    ::stasis::detail::tls_on_channel_destroyed = nullptr;
+  }
+}
+
+void RemoteChannels::on_channel_destroyed(ChannelBase* ch) {
+  RemoteChannels* self = tls_remote_channels;
+  if (!self) return;
+  auto it = self->exported_.find(ch->id());
+  if (it == self->exported_.end() || it->second != ch) return;
+  self->exported_.erase(it);
+  self->destroyed_.insert(ch->id());
+}
+
+void RemoteChannels::set_missing(Failure::Builder failure, std::uint64_t id) const {
+  if (destroyed_.count(id)) {
+    wire::set_failure(failure, Failure::Kind::DESTROYED,
+                      "channel #" + std::to_string(id) + " was destroyed at its home node");
+  } else {
+    wire::set_failure(failure, Failure::Kind::UNKNOWN_CHANNEL, "channel #" + std::to_string(id) + " is not exported here");
+  }
+}
 
 void RemoteChannels::kill_helpers() noexcept {
   for (TaskletRef& t : helpers_) {
@@ -76,23 +114,28 @@ ChannelBase* RemoteChannels::exported(std::uint64_t id) const {
   return it == exported_.end() ? nullptr : it->second;
 }
 
-kj::Promise<void> RemoteChannels::home_send(std::uint64_t id, schema::node::Value::Reader value,
-                                            Failure::Builder failure) {
+kj::Promise<void> RemoteChannels::home_send(schema::node::Node::ChannelSendParams::Reader params,
+                                            const std::string& peer, Failure::Builder failure) {
+  const std::uint64_t id = params.getChannel();
   ChannelBase* ch = exported(id);
   if (!ch) {
-    wire::set_failure(failure, Failure::Kind::UNKNOWN_CHANNEL, "channel #" + std::to_string(id) + " is not exported here");
+    set_missing(failure, id);
     return kj::READY_NOW;
   }
-  const persist::ValueCodec* codec = persist::ValueCodecs::instance().find(ch->value_type());
   auto op = std::make_shared<HomeOp>();
   op->channel = ch;
   op->sending = true;
-  try {
-    if (!codec) throw RemoteChannelError(ch->label() + " carries a type without a codec");
-    op->value = wire::decode_value(*codec, value, "send on " + ch->label());
-  } catch (const RemoteChannelError& e) {
-    wire::set_failure(failure, Failure::Kind::BAD_VALUE, e.what());
-    return kj::READY_NOW;
+  if (params.hasRaised()) {
+    op->raise = wire::raised_exception(params.getRaised(), "by a tasklet on node " + peer + " and sent on " + ch->label());
+  } else {
+    const persist::ValueCodec* codec = persist::ValueCodecs::instance().find(ch->value_type());
+    try {
+      if (!codec) throw RemoteChannelError(ch->label() + " carries a type without a codec");
+      op->value = wire::decode_value(*codec, params.getValue(), "send on " + ch->label());
+    } catch (const RemoteChannelError& e) {
+      wire::set_failure(failure, Failure::Kind::BAD_VALUE, e.what());
+      return kj::READY_NOW;
+    }
   }
   auto paf = kj::newPromiseAndFulfiller<void>();
   helpers_.push_back(host_.scheduler().spawn(
@@ -102,12 +145,44 @@ kj::Promise<void> RemoteChannels::home_send(std::uint64_t id, schema::node::Valu
   return paf.promise.then([op, failure]() mutable { wire::set_failure(failure, op->error); });
 }
 
+bool RemoteChannels::ready_now(const ChannelBase* ch, bool sending) {
+  return !ch || ch->closing() || (sending ? ch->can_send_now() : ch->can_receive_now());
+}
+
+void RemoteChannels::set_ready_failure(Failure::Builder failure, std::uint64_t id, bool exported) const {
+  if (exported) {
+    wire::set_failure(failure, nullptr);
+  } else {
+    set_missing(failure, id);
+  }
+}
+
+kj::Promise<void> RemoteChannels::home_ready(std::uint64_t id, bool sending, Failure::Builder failure) {
+  ChannelBase* ch = exported(id);
+  if (ready_now(ch, sending)) {
+    set_ready_failure(failure, id, ch != nullptr);
+    return kj::READY_NOW;
+  }
+  auto paf = kj::newPromiseAndFulfiller<bool>();
+  ready_waits_.push_back({id, sending, kj::mv(paf.fulfiller)});
+  return paf.promise.then([this, failure, id](bool found) mutable { set_ready_failure(failure, id, found); });
+}
+
+void RemoteChannels::answer_ready_queries() {
+  std::erase_if(ready_waits_, [this](ReadyWait& r) {
+    if (!r.fulfiller->isWaiting()) return true;  // the caller went away
+    ChannelBase* ch = exported(r.id);
+    if (!ready_now(ch, r.sending)) return false;
+    r.fulfiller->fulfill(ch != nullptr);
+    return true;
+  });
+}
+
 kj::Promise<void> RemoteChannels::home_receive(std::uint64_t id,
                                                schema::node::Node::ChannelReceiveResults::Builder results) {
   ChannelBase* ch = exported(id);
   if (!ch) {
-    wire::set_failure(results.initFailure(), Failure::Kind::UNKNOWN_CHANNEL,
-                      "channel #" + std::to_string(id) + " is not exported here");
+    set_missing(results.initFailure(), id);
     return kj::READY_NOW;
   }
   const persist::ValueCodec* codec = persist::ValueCodecs::instance().find(ch->value_type());
@@ -131,7 +206,7 @@ kj::Promise<void> RemoteChannels::home_receive(std::uint64_t id,
 void RemoteChannels::home_close(std::uint64_t id, Failure::Builder failure) {
   ChannelBase* ch = exported(id);
   if (!ch) {
-    wire::set_failure(failure, Failure::Kind::UNKNOWN_CHANNEL, "channel #" + std::to_string(id) + " is not exported here");
+    set_missing(failure, id);
     return;
   }
   ch->close();
@@ -200,6 +275,7 @@ std::string RemoteChannels::label(const Proxy& p) const {
 void RemoteChannels::pump() {
   // Prune helpers that ended.
   std::erase_if(helpers_, [](const TaskletRef& t) { return !t->alive(); });
+  if (!ready_waits_.empty()) answer_ready_queries();
   for (auto& [key, pp] : proxies_) {
     Proxy& p = *pp;
     ChannelBase& ch = *p.channel;
@@ -224,28 +300,28 @@ void RemoteChannels::pump() {
         first_receiver = w;
       }
     }
-    if (first_receiver && p.held && !first_receiver->in_select()) {
-      // A value fetched for a receiver that left: the next receiver's.
+    if (first_receiver && p.held) {
+      // A value fetched for a receiver that left: the next receiver's (a select
+      // commits to this case: its value is here).
+      if (first_receiver->in_select()) static_cast<SelectWaiter*>(first_receiver)->select->choose(first_receiver);
       ch.unpark(first_receiver);
       p.receive_limbo->park(first_receiver, false);
       p.receive_limbo->send_any(nullptr, *p.held, false);
       p.held.reset();
       first_receiver = nullptr;
     }
-    if (first_sender && !p.send.in_flight) start(p, first_sender, NetAccess::payload(first_sender));
-    if (first_receiver && !p.receive.in_flight) start(p, first_receiver, nullptr);
+    if (first_sender && !p.send.in_flight) start(p, first_sender, true);
+    if (first_receiver && !p.receive.in_flight) start(p, first_receiver, false);
   }
 }
 
-void RemoteChannels::start(Proxy& p, Waiter* w, const std::any* value) {
-  Tasklet* t = NetAccess::tasklet(w);
-  const bool sending = value != nullptr;
-  const std::string what = std::string(sending ? "send on " : "receive from ") + label(p);
-  if (sending && (w->bits & Waiter::kException)) {
-    t->throw_exception(std::make_exception_ptr(
-        RemoteChannelError(what + ": send_exception cannot cross nodes; send a value that describes the error")));
+void RemoteChannels::start(Proxy& p, Waiter* w, bool sending) {
+  if (!w->in_select()) {
+    perform(p, w, sending);
     return;
   }
+  Tasklet* t = NetAccess::tasklet(w);
+  const std::string what = std::string(sending ? "select's send on " : "select's receive from ") + label(p);
   std::string failure;
   ClientConnection* conn = host_.connection_now(p.home.address, failure);
   if (!conn) {
@@ -253,45 +329,80 @@ void RemoteChannels::start(Proxy& p, Waiter* w, const std::any* value) {
     return;  // connecting: served at a later turn
   }
   Slot& slot = sending ? p.send : p.receive;
-  slot.in_flight = true;
-  slot.served = w;
-  slot.tasklet = TaskletRef(t);
-  slot.in_limbo = false;
+  slot = Slot{.in_flight = true, .asking = true, .served = w, .in_limbo = false, .tasklet = TaskletRef(t)};
+  Proxy* pp = &p;
+  std::string address = p.home.address;
+  auto req = conn->node().channelReadyRequest();
+  req.setChannel(p.home.id);
+  req.setSending(sending);
+  host_.tasks().add(req.send().then(
+      [this, pp, sending, what](capnp::Response<schema::node::Node::ChannelReadyResults>&& r) {
+        completions_.push_back({pp, sending, true, wire::failure_exception(r.getFailure(), what), {}});
+        host_.wake();
+      },
+      [this, pp, sending, what, address](kj::Exception&& e) {
+        completions_.push_back({pp, sending, true,
+                                std::make_exception_ptr(RemoteChannelError(
+                                    what + ": the home node failed: " + std::string(e.getDescription().cStr()))),
+                                {}});
+        host_.forget_connection(address);
+        host_.wake();
+      }));
+}
+
+void RemoteChannels::perform(Proxy& p, Waiter* w, bool sending) {
+  Tasklet* t = NetAccess::tasklet(w);
+  const std::string what = std::string(sending ? "send on " : "receive from ") + label(p);
+  std::string failure;
+  ClientConnection* conn = host_.connection_now(p.home.address, failure);
+  if (!conn) {
+    if (!failure.empty()) t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
+    return;  // connecting: served at a later turn (w is still on the relay)
+  }
+  Slot& slot = sending ? p.send : p.receive;
+  ChannelBase& limbo = sending ? *p.send_limbo : *p.receive_limbo;
+  const bool exception = sending && (w->bits & Waiter::kException);  // park() clears the bit
+  // The waiter leaves the relay before its request goes out: the relay's next
+  // waiter must not be served ahead of it.
+  p.channel->unpark(w);
+  limbo.park(w, sending);
+  slot = Slot{.in_flight = true,
+              .asking = false,
+              .served = w,
+              .in_limbo = true,
+              .exception = exception,
+              .tasklet = TaskletRef(t)};
   Proxy* pp = &p;
   std::string address = p.home.address;
   auto on_error = [this, pp, sending, what, address](kj::Exception&& e) {
-    completions_.push_back({pp, sending, {},
+    completions_.push_back({pp, sending, false,
                             std::make_exception_ptr(RemoteChannelError(
-                                what + ": the home node failed: " + std::string(e.getDescription().cStr())))});
+                                what + ": the home node failed: " + std::string(e.getDescription().cStr()))),
+                            {}});
     host_.forget_connection(address);
     host_.wake();
   };
   if (sending) {
     auto req = conn->node().channelSendRequest();
     req.setChannel(p.home.id);
-    wire::encode_value(*p.codec, *value, req.initValue());
-    if (!w->in_select()) {  // a select's case stays on the relay (its siblings may fire)
-      p.channel->unpark(w);
-      p.send_limbo->park(w, true);
-      slot.in_limbo = true;
+    const std::any* value = NetAccess::payload(w);
+    if (exception) {
+      wire::set_raised(req.initRaised(), std::any_cast<std::exception_ptr>(*value));
+    } else {
+      wire::encode_value(*p.codec, *value, req.initValue());
     }
     host_.tasks().add(req.send().then(
         [this, pp, what](capnp::Response<schema::node::Node::ChannelSendResults>&& r) {
-          completions_.push_back({pp, true, {}, wire::failure_exception(r.getFailure(), what)});
+          completions_.push_back({pp, true, false, wire::failure_exception(r.getFailure(), what), {}});
           host_.wake();
         },
         kj::mv(on_error)));
   } else {
-    if (!w->in_select()) {
-      p.channel->unpark(w);
-      p.receive_limbo->park(w, false);
-      slot.in_limbo = true;
-    }
     auto req = conn->node().channelReceiveRequest();
     req.setChannel(p.home.id);
     host_.tasks().add(req.send().then(
         [this, pp, what](capnp::Response<schema::node::Node::ChannelReceiveResults>&& r) {
-          Completion c{pp, false, {}, wire::failure_exception(r.getFailure(), what)};
+          Completion c{pp, false, false, wire::failure_exception(r.getFailure(), what), {}};
           if (!c.error) {
             try {
               c.value = wire::decode_value(*pp->codec, r.getValue(), what);
@@ -314,38 +425,67 @@ bool RemoteChannels::apply() {
   return true;
 }
 
+bool RemoteChannels::queued_on(const ChannelBase& where, const Waiter* w) {
+  for (Waiter* q = NetAccess::head(where); q; q = q->next) {
+    if (q == w) return true;
+  }
+  return false;
+}
+
 void RemoteChannels::complete(Completion& c) {
   Proxy& p = *c.proxy;
   Slot& slot = c.sending ? p.send : p.receive;
-  slot.in_flight = false;
-  Waiter* w = std::exchange(slot.served, nullptr);
+  Waiter* w = slot.served;
   TaskletRef t = std::move(slot.tasklet);
   ChannelBase& limbo = c.sending ? *p.send_limbo : *p.receive_limbo;
   ChannelBase& where = slot.in_limbo ? limbo : *p.channel;
-  // Is the served waiter still queued? Found by address only (a select's waiter
-  // may be gone with its frame): never dereferenced unless queued.
-  bool queued = false;
-  for (Waiter* q = NetAccess::head(where); q; q = q->next) {
-    if (q == w) {
-      queued = true;
-      break;
+  const bool exception = slot.exception;
+  slot = Slot{};
+  const bool queued = queued_on(where, w) && t && t->alive() && NetAccess::tasklet(w) == t.get();
+  if (c.asking) {
+    // Home was ready for a select's case. If the select still waits in it, it
+    // commits to this case now; if a sibling fired meanwhile, nothing happened.
+    if (!queued) return;
+    if (c.error) {
+      t->throw_exception(c.error);
+      return;
     }
-  }
-  queued = queued && t && t->alive() && NetAccess::tasklet(w) == t.get();
-  if (c.error) {
-    if (queued) t->throw_exception(c.error);
+    static_cast<SelectWaiter*>(w)->select->choose(w);
+    perform(p, w, c.sending);
     return;
   }
-  if (queued && !slot.in_limbo) {  // a select's case: finish it through the limbo
-    where.unpark(w);
-    limbo.park(w, c.sending);
+  if (c.error) {
+    if (!queued) return;
+    bool closed = false;
+    try {
+      std::rethrow_exception(c.error);
+    } catch (const ChannelClosed&) {
+      closed = true;
+    } catch (...) {
+    }
+    if (closed && !c.sending && w->in_select()) {
+      // As in one process: a select's receive case on a closed channel is chosen
+      // and reports closed().
+      static_cast<SelectWaiter*>(w)->select->fired(w, true);
+      host_.scheduler().unblock(t.get());
+      host_.scheduler().make_runnable(t.get(), false);
+      return;
+    }
+    t->throw_exception(c.error);
+    return;
   }
   if (c.sending) {
     // Home took the value: complete the local send.
-    if (queued) {
-      std::any taken;
-      limbo.receive_any(nullptr, taken, false);
+    if (!queued) return;
+    if (exception) {  // a limbo receive would raise it here: release the sender by hand
+      limbo.unpark(w);
+      NetAccess::payload(w)->reset();
+      host_.scheduler().unblock(t.get());
+      host_.scheduler().make_runnable(t.get(), false);
+      return;
     }
+    std::any taken;
+    limbo.receive_any(nullptr, taken, false);
     return;
   }
   if (queued) {

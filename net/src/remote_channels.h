@@ -1,9 +1,10 @@
 // remote_channels.h — channels that live on one node and are used from others.
 //
 // Home side: a channel referenced by a tasklet that migrated away is *exported*
-// (found by its id). A remote send or receive on it runs as a helper soft tasklet
-// at home, so it blocks, pairs and fails exactly like a local operation; the RPC
-// completes when the helper does.
+// (found by its id). A remote send, send_exception or receive on it runs as a
+// helper soft tasklet at home, so it blocks, pairs and fails exactly like a
+// local operation; the RPC completes when the helper does. A readiness query
+// (Node.channelReady) completes once the operation would not block at home.
 //
 // Proxy side: a channel whose home is another node is represented by a relay
 // Channel<T> (the proxy: ChannelBase::set_relay), so restored frames keep their
@@ -11,17 +12,32 @@
 // through home, in order, even when both ends run on this node. The host serves
 // the waiting tasklets: for the first sender and the first receiver it runs the
 // same operation at home and, once that completed, completes the local one (the
-// sender is released only after home took the value). While served, a waiter
-// waits on the proxy's send or receive *limbo* channel (plain channels), where
-// the completion pairs with it.
+// sender is released only after home took the value). While its operation is
+// in flight, a waiter waits on the proxy's send or receive *limbo* channel
+// (plain channels), where the completion pairs with it.
+// A select's case on a proxy first asks home whether the operation is ready
+// (channelReady) while the case stays queued on the relay with its siblings. If
+// the case is still waiting when home answers, the select commits to it
+// (SelectBase::choose: the siblings are dequeued) and the operation runs as
+// above; otherwise nothing happened at home. So exactly one case of a select
+// happens, as in one process; a committed case whose home partner went away in
+// between waits for the next one.
 // Failures are raised in the waiting tasklet as ChannelClosed /
-// ChannelDestroyed / RemoteChannelError.
+// ChannelDestroyed / RemoteChannelError, and exceptions sent with
+// send_exception as their registered type (stasis/net/exceptions.h); a select's
+// receive case on a home channel found closed reports closed(), as locally.
 //
 // Invariants:
-//   - at most one remote operation per proxy and direction is in flight; while
-//     it is, the waiter it serves is recorded and its tasklet cannot migrate;
+//   - at most one remote call (readiness or operation) per proxy and direction
+//     is in flight; while it is, the waiter it serves is recorded and its
+//     tasklet cannot migrate;
 //   - completions are queued by kj callbacks and applied by apply() between
 //     turns, never while a migration is freezing tasklets;
+//   - a waiter is dereferenced at a completion only if it is still queued where
+//     it was left (a select's waiter may be gone with its frame);
+//   - an exported channel is forgotten when it is destroyed (a hook in
+//     ~ChannelBase): later operations on it fail with ChannelDestroyed, never
+//     touch freed memory;
 //   - a value received from home with no local receiver left (it was killed) is
 //     kept and handed to the proxy's next receiver: never dropped.
 #ifndef STASIS_NET_SRC_REMOTE_CHANNELS_H_
@@ -38,6 +54,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "stasis/persist/value_codec.h"
@@ -72,19 +89,26 @@ class ChannelHost {
 
 class RemoteChannels {
  public:
-  explicit RemoteChannels(ChannelHost& host) : host_(host) {}
+  // One per thread (a Host's): it watches the thread's channels for the
+  // destruction of exported ones.
+  explicit RemoteChannels(ChannelHost& host);
   ~RemoteChannels();
   RemoteChannels(const RemoteChannels&) = delete;
   RemoteChannels& operator=(const RemoteChannels&) = delete;
 
   // --- Home side. ---
   void export_channel(ChannelBase* ch) { exported_[ch->id()] = ch; }
+  // The exported channel `id`, or null (never exported, or destroyed since).
   ChannelBase* exported(std::uint64_t id) const;
   // Serves Node.channelSend / channelReceive / channelClose for an exported channel.
   // The returned promise completes when the helper tasklet's operation did; the
   // builders must stay valid until then (they belong to the call's context).
-  kj::Promise<void> home_send(std::uint64_t id, schema::node::Value::Reader value,
+  // `peer` names the sending node in the message of an exception it sent.
+  kj::Promise<void> home_send(schema::node::Node::ChannelSendParams::Reader params, const std::string& peer,
                               schema::node::Failure::Builder failure);
+  // Serves Node.channelReady: completes once an operation in that direction
+  // would not block at home (checked now and at every pump()).
+  kj::Promise<void> home_ready(std::uint64_t id, bool sending, schema::node::Failure::Builder failure);
   kj::Promise<void> home_receive(std::uint64_t id, schema::node::Node::ChannelReceiveResults::Builder results);
   void home_close(std::uint64_t id, schema::node::Failure::Builder failure);
 
@@ -99,7 +123,8 @@ class RemoteChannels {
   const Home* home_of(const ChannelBase* ch) const;
   // Whether a remote operation in flight serves `t`.
   bool serving(const Tasklet* t) const;
-  // Starts remote operations for proxies whose first waiter is not served yet.
+  // Starts remote operations for proxies whose first waiter is not served yet,
+  // and answers the readiness queries of remote selects that became ready.
   void pump();
   // Applies the completions that arrived; true if any did.
   bool apply();
@@ -114,8 +139,10 @@ class RemoteChannels {
   // proxy's receiver can start.
   struct Slot {
     bool in_flight = false;
+    bool asking = false;            // the call in flight is channelReady (for a select's case)
     Waiter* served = nullptr;       // the waiter it serves
-    bool in_limbo = false;          // `served` waits on the slot's limbo channel
+    bool in_limbo = false;          // `served` waits on the slot's limbo channel (else on the relay)
+    bool exception = false;         // `served` sends an exception (send_exception)
     TaskletRef tasklet;
   };
   struct Proxy {
@@ -131,21 +158,46 @@ class RemoteChannels {
   struct Completion {
     Proxy* proxy;
     bool sending;
-    std::any value;                 // received value
+    bool asking;                    // a channelReady answer (else an operation's)
     std::exception_ptr error;
+    std::any value;                 // received value
+  };
+  // A remote select's readiness query waiting at home; fulfilled with whether
+  // the channel is still exported.
+  struct ReadyWait {
+    std::uint64_t id;
+    bool sending;
+    kj::Own<kj::PromiseFulfiller<bool>> fulfiller;
   };
 
-  // Sends w's `value` home or, for a null value, receives for w.
-  void start(Proxy& p, Waiter* w, const std::any* value);
+  // Serves w, the first sender (sending) or receiver of p: a select's case asks
+  // home first (channelReady), any other waiter goes straight to perform().
+  void start(Proxy& p, Waiter* w, bool sending);
+  // Moves w to the slot's limbo and runs its operation at home.
+  void perform(Proxy& p, Waiter* w, bool sending);
   void complete(Completion& c);
+  // Whether w is still queued on `where` (compared by address only).
+  static bool queued_on(const ChannelBase& where, const Waiter* w);
+  // Fulfils the readiness queries whose channel became ready (or went away).
+  void answer_ready_queries();
+  // Whether a readiness query on ch is answered now (ch null: it is, unknown).
+  static bool ready_now(const ChannelBase* ch, bool sending);
+  void set_ready_failure(schema::node::Failure::Builder failure, std::uint64_t id, bool exported) const;
+  // The failure for an operation on `id` that is not exported: ChannelDestroyed
+  // for a channel destroyed since it was exported, else unknown.
+  void set_missing(schema::node::Failure::Builder failure, std::uint64_t id) const;
+  // ~ChannelBase's hook: forgets `ch` if exported.
+  static void on_channel_destroyed(ChannelBase* ch);
   std::string label(const Proxy& p) const;
   static std::string what_of(std::exception_ptr e);
 
   ChannelHost& host_;
   std::unordered_map<std::uint64_t, ChannelBase*> exported_;
+  std::unordered_set<std::uint64_t> destroyed_;  // exported once, destroyed since
   std::map<std::pair<std::string, std::uint64_t>, std::unique_ptr<Proxy>> proxies_;  // by (home node, home id)
   std::unordered_map<const ChannelBase*, Proxy*> by_channel_;
   std::deque<Completion> completions_;
+  std::vector<ReadyWait> ready_waits_;
   std::vector<TaskletRef> helpers_;  // home-side operations, pruned as they end
 };
 

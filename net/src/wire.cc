@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "stasis/net/errors.h"
+#include "stasis/net/exceptions.h"
 #include "stasis/persist/archive.h"
 
 namespace stasis::net::wire {
@@ -61,11 +62,21 @@ void set_failure(Failure::Builder b, std::exception_ptr error) {
     set_failure(b, Failure::Kind::DESTROYED, e.what());
   } catch (const RemoteChannelError& e) {
     set_failure(b, Failure::Kind::BAD_VALUE, e.what());
-  } catch (const std::exception& e) {
-    set_failure(b, Failure::Kind::RAISED, e.what());
   } catch (...) {
-    set_failure(b, Failure::Kind::RAISED, "an exception of unknown type");
+    ExceptionDescription d = describe_exception(error);
+    set_failure(b, Failure::Kind::RAISED, d.type + ": " + d.message);
+    set_raised(b.initRaised(), error);
   }
+}
+
+void set_raised(schema::node::Raised::Builder b, std::exception_ptr error) {
+  ExceptionDescription d = describe_exception(error);
+  b.setType(d.type);
+  b.setMessage(d.message);
+}
+
+std::exception_ptr raised_exception(schema::node::Raised::Reader r, const std::string& where) {
+  return rebuild_exception({std::string(r.getType().cStr()), std::string(r.getMessage().cStr())}, where);
 }
 
 std::exception_ptr failure_exception(Failure::Reader f, const std::string& what) {
@@ -78,6 +89,8 @@ std::exception_ptr failure_exception(Failure::Reader f, const std::string& what)
     case Failure::Kind::UNKNOWN_CHANNEL:
       return std::make_exception_ptr(RemoteChannelError(msg + "; the channel is not exported by its home node"));
     case Failure::Kind::RAISED:
+      if (f.hasRaised()) return raised_exception(f.getRaised(), "at the home node of " + what);
+      break;
     case Failure::Kind::BAD_VALUE: break;
   }
   return std::make_exception_ptr(RemoteChannelError(msg));

@@ -4,7 +4,8 @@
 // reads the bytes through the bounded input archive, so hostile bytes give a
 // typed error, never an unbounded allocation. A failure travels as a kind and a
 // message and is rethrown on the calling side as the same stasis type where one
-// exists (ChannelClosed, ChannelDestroyed), else as a stasis::net error.
+// exists (ChannelClosed, ChannelDestroyed), an exception raised at home as its
+// own type if registered (stasis/net/exceptions.h), else as a stasis::net error.
 #ifndef STASIS_NET_SRC_WIRE_H_
 #define STASIS_NET_SRC_WIRE_H_
 
@@ -26,6 +27,10 @@ std::any decode_value(const persist::ValueCodec& codec, schema::node::Value::Rea
 // Fills b from an exception a home-side operation raised (null: success).
 void set_failure(schema::node::Failure::Builder b, std::exception_ptr error);
 void set_failure(schema::node::Failure::Builder b, schema::node::Failure::Kind kind, const std::string& message);
+// An exception as it crosses (send_exception), and back: the registered type,
+// or a RemoteException naming `where`.
+void set_raised(schema::node::Raised::Builder b, std::exception_ptr error);
+std::exception_ptr raised_exception(schema::node::Raised::Reader r, const std::string& where);
 // The exception a failure stands for on the calling side (null for kind none).
 // `what` names the operation and channel for the message.
 std::exception_ptr failure_exception(schema::node::Failure::Reader f, const std::string& what);

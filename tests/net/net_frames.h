@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include "stasis/net/host.h"
 #include "stasis/persist/persistent_frame.h"
+#include "stasis/select.h"
 #include "stasis/soft.h"
 
 namespace stasis::test {
@@ -102,16 +104,69 @@ struct ReceiveOne : Frame<ReceiveOne> {
   }
 };
 
+// Exception types of the remote exception tests: ListedError is registered on
+// every node under "test.net.ListedError" (net_frames.cc); UnlistedError is not.
+struct ListedError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct UnlistedError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Sends one exception on `out` (send_exception): `kind` is "invalid_argument",
+// "out_of_range", "listed" or "unlisted", with `message` as its what().
+struct SendRaise : Frame<SendRaise> {
+  Channel<std::int64_t>* out = nullptr;
+  std::string kind;
+  std::string message;
+  STASIS_FIELDS(out, kind, message)
+  Step run(Ctx& cx) {
+    STASIS_BEGIN(cx);
+    STASIS_SEND_EXCEPTION(cx, *out, make(kind, message));
+    STASIS_END(cx);
+  }
+  static std::exception_ptr make(const std::string& kind, const std::string& message);
+};
+
+// Selects once between sending `value` on `out` (case 0) and receiving from
+// `in` (case 1), then, if `after` >= 0, sends `after` on `out`; returns "sent",
+// "received N" or "closed". The select is built when the tasklet first runs.
+struct SelectThenSend : Frame<SelectThenSend> {
+  Channel<std::int64_t>* out = nullptr;
+  Channel<std::int64_t>* in = nullptr;
+  std::int64_t value = 0;
+  std::int64_t after = -1;
+  std::string outcome;
+  STASIS_FIELDS(out, in, value, after, outcome)
+  Select sel;      // not a field: the tasklet is never frozen inside the select
+  int chosen = 0;
+  Step run(Ctx& cx) {
+    STASIS_BEGIN(cx);
+    sel.send(*out, value).receive(*in);
+    STASIS_SELECT(cx, sel, chosen);
+    outcome = chosen == 0 ? "sent" : sel.closed() ? "closed" : "received " + std::to_string(sel.value<std::int64_t>());
+    if (after >= 0) STASIS_SEND(cx, *out, after);
+    STASIS_RETURN(cx, outcome);
+    STASIS_END(cx);
+  }
+};
+
 // Receives once and returns "value N", or the type of the error it raised:
-// "ChannelClosed", "ChannelDestroyed", "RemoteChannelError", "other".
+// "ChannelClosed", "ChannelDestroyed", "RemoteChannelError", "other", or for
+// exceptions sent with send_exception "invalid_argument: what()",
+// "out_of_range: what()", "ListedError: what()" and
+// "RemoteException <type name>: <message>".
+// With a `gate`, it first receives one value from the gate.
 struct ReceiveProbe : Frame<ReceiveProbe> {
   Channel<std::int64_t>* in = nullptr;
+  Channel<std::int64_t>* gate = nullptr;
   std::int64_t v = 0;
   std::string outcome;
-  STASIS_FIELDS(in, v, outcome)
+  STASIS_FIELDS(in, gate, v, outcome)
   std::exception_ptr err;  // set and read within one step: not a field
   Step run(Ctx& cx) {
     STASIS_BEGIN(cx);
+    if (gate) STASIS_RECEIVE(cx, *gate, v);
     STASIS_CALL_CATCH(cx, v, err, ReceiveOne{.in = in});
     outcome = classify(err, v);
     STASIS_RETURN(cx, outcome);

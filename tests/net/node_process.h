@@ -7,9 +7,11 @@
 #ifndef STASIS_TESTS_NET_NODE_PROCESS_H_
 #define STASIS_TESTS_NET_NODE_PROCESS_H_
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -72,7 +74,6 @@ class NodeProcess {
   std::string early_;
 };
 
-// A key file of 32 random bytes (or of `content`), under the test's temp dir.
 // Host options that keep the expected refusals out of the test log.
 inline net::HostOptions quiet() {
   net::HostOptions o;
@@ -80,6 +81,24 @@ inline net::HostOptions quiet() {
   return o;
 }
 
+// Runs `host` until the node at `address` reports the tasklet `name` finished
+// (30 s at most); its rendered result, or "" with a test failure.
+inline std::string finished_result(net::Host& host, const std::string& address, const std::string& name) {
+  std::string result;
+  bool done = host.run_until([&] {
+    for (const auto& t : host.status(address).tasklets) {
+      if (t.name == name && t.state == "finished") {
+        result = t.result;
+        return true;
+      }
+    }
+    return false;
+  }, std::chrono::seconds(30));
+  EXPECT_TRUE(done) << name << " never finished at " << address;
+  return result;
+}
+
+// A key file of 32 random bytes (or of `content`), under the test's temp dir.
 inline std::string make_key_file(const std::string& name, const std::string& content = "") {
   auto path = std::filesystem::temp_directory_path() / ("stasis-net-" + std::to_string(::getpid()) + "-" + name);
   std::ofstream out(path, std::ios::binary);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "net_frames.h"
@@ -19,22 +20,6 @@ namespace {
 
 using net::Host;
 using net::SharedKey;
-
-// Runs `host` until the node at `address` reports `name` finished; its result.
-std::string finished_result(Host& host, const std::string& address, const std::string& name) {
-  std::string result;
-  bool done = host.run_until([&] {
-    for (const auto& t : host.status(address).tasklets) {
-      if (t.name == name && t.state == "finished") {
-        result = t.result;
-        return true;
-      }
-    }
-    return false;
-  }, std::chrono::seconds(30));
-  EXPECT_TRUE(done) << name << " never finished at " << address;
-  return result;
-}
 
 constexpr std::int64_t kValues = 200;
 
@@ -101,6 +86,22 @@ TEST(RemoteChannels, ClosedHomeChannelRaisesChannelClosedRemotely) {
   ch.close();
   a.migrate(probe, b.address());
   EXPECT_EQ(finished_result(a, b.address(), "probe"), "\"ChannelClosed\"");  // a string, rendered quoted
+}
+
+TEST(RemoteChannels, AChannelDestroyedAtHomeRaisesChannelDestroyedInALaterRemoteOperation) {
+  const std::string key = make_key_file("destroyed");
+  NodeProcess b(STASIS_NET_TEST_NODE, key);
+  Scheduler sched;
+  Host a(sched, SharedKey::from_file(key), quiet());
+  Channel<std::int64_t> gate({.name = "gate"});
+  auto doomed = std::make_unique<Channel<std::int64_t>>(ChannelOptions{.name = "doomed"});
+  // The probe waits on the gate at B, then receives from `doomed`, which is
+  // gone by then: home must answer ChannelDestroyed, not read freed memory.
+  TaskletRef probe = sched.spawn(ReceiveProbe{.in = doomed.get(), .gate = &gate}, {.name = "probe"});
+  a.migrate(probe, b.address());
+  doomed.reset();
+  sched.spawn(Produce{.out = &gate, .n = 1}, {.name = "open the gate"});
+  EXPECT_EQ(finished_result(a, b.address(), "probe"), "\"ChannelDestroyed\"");
 }
 
 TEST(RemoteChannels, RemoteSendBlocksUntilAReceiverAtHomeTakesIt) {

@@ -3,6 +3,7 @@
 #define STASIS_NET_H_
 
 #include "stasis/net/errors.h"
+#include "stasis/net/exceptions.h"
 #include "stasis/net/host.h"
 #include "stasis/net/key.h"
 #include "stasis/net/node_main.h"
