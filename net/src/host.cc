@@ -82,11 +82,11 @@ void Host::Impl::wake() {
   }
 }
 
-ClientConnection& Host::Impl::connection(const std::string& addr) {
+ClientConnection& Host::Impl::connection(const std::string& addr, std::chrono::milliseconds timeout) {
   auto it = connections.find(addr);
   if (it != connections.end() && !it->second->broken()) return *it->second;
   if (it != connections.end()) forget_connection(addr);
-  auto conn = ClientConnection::connect(io, addr, key, node_id, options.max_message_bytes, std::chrono::milliseconds(5000));
+  auto conn = ClientConnection::connect(io, addr, key, node_id, options.max_message_bytes, timeout);
   ClientConnection& ref = *conn;
   connections[addr] = kj::mv(conn);
   return ref;
@@ -101,8 +101,7 @@ ClientConnection* Host::Impl::connection_now(const std::string& addr, std::strin
     return nullptr;
   }
   if (connecting.insert(addr).second) {
-    task_set->add(ClientConnection::connect_async(io, addr, key, node_id, options.max_message_bytes,
-                                                  std::chrono::milliseconds(5000))
+    task_set->add(ClientConnection::connect_async(io, addr, key, node_id, options.max_message_bytes, kConnectTimeout)
                       .then(
                           [this, addr](kj::Own<ClientConnection> c) {
                             connecting.erase(addr);
@@ -448,10 +447,13 @@ void Host::migrate(std::span<const TaskletRef> tasklets, const std::string& addr
   impl_->migrate(tasklets, address, options, {});
 }
 
-NodeStatus Host::status(const std::string& address) {
+NodeStatus Host::status(const std::string& address, std::chrono::milliseconds timeout) {
   if (address == impl_->address) return impl_->status();
   try {
-    auto r = impl_->connection(address).node().statusRequest().send().wait(impl_->io.waitScope);
+    auto r = impl_->io.provider->getTimer()
+                 .timeoutAfter(timeout.count() * kj::MILLISECONDS,
+                               impl_->connection(address, std::min(timeout, Impl::kConnectTimeout)).node().statusRequest().send())
+                 .wait(impl_->io.waitScope);
     NodeStatus s;
     s.node_id = r.getNodeId();
     for (auto t : r.getTasklets()) {
@@ -466,11 +468,13 @@ NodeStatus Host::status(const std::string& address) {
 
 NodeStatus Host::local_status() const { return impl_->status(); }
 
-std::string Host::echo(const std::string& address, std::string_view payload) {
+std::string Host::echo(const std::string& address, std::string_view payload, std::chrono::milliseconds timeout) {
   try {
-    auto req = impl_->connection(address).node().echoRequest();
+    auto req = impl_->connection(address, std::min(timeout, Impl::kConnectTimeout)).node().echoRequest();
     req.setPayload(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(payload.data()), payload.size()));
-    auto r = req.send().wait(impl_->io.waitScope);
+    auto r = impl_->io.provider->getTimer()
+                 .timeoutAfter(timeout.count() * kj::MILLISECONDS, req.send())
+                 .wait(impl_->io.waitScope);
     auto p = r.getPayload();
     return std::string(reinterpret_cast<const char*>(p.begin()), p.size());
   } catch (const kj::Exception& e) {

@@ -30,7 +30,10 @@ struct Host::Impl final : ChannelHost, kj::TaskSet::ErrorHandler {
 
   // --- ChannelHost ---
   Scheduler& scheduler() override { return sched; }
-  ClientConnection& connection(const std::string& address) override;
+  ClientConnection& connection(const std::string& address) override { return connection(address, kConnectTimeout); }
+  // The same, waiting at most `timeout` for a new connection to be made.
+  ClientConnection& connection(const std::string& address, std::chrono::milliseconds timeout);
+  static constexpr std::chrono::milliseconds kConnectTimeout{5000};
   void forget_connection(const std::string& address) override;
   ClientConnection* connection_now(const std::string& address, std::string& failure) override;
   kj::TaskSet& tasks() override { return *task_set; }

@@ -107,6 +107,19 @@ TEST_F(Fixture, UnreachableTargetLeavesTheTaskletRunningHere) {
   EXPECT_EQ(t->result<std::int64_t>(), counter_result(30));
 }
 
+TEST_F(Fixture, StatusOfAStoppedNodeTimesOutAndWorksAgainOnceItRuns) {
+  NodeProcess node(STASIS_NET_TEST_NODE, key_file_);
+  Scheduler sched;
+  Host host(sched, SharedKey::from_file(key_file_), quiet());
+  EXPECT_EQ(host.status(node.address()).tasklets.size(), 0u);  // connected
+  ASSERT_EQ(::kill(node.pid(), SIGSTOP), 0);
+  EXPECT_THROW(host.status(node.address(), std::chrono::milliseconds(300)), net::ConnectionError);
+  EXPECT_THROW(host.echo(node.address(), "ping", std::chrono::milliseconds(300)), net::ConnectionError);
+  ASSERT_EQ(::kill(node.pid(), SIGCONT), 0);
+  EXPECT_EQ(host.echo(node.address(), "ping"), "ping");
+  EXPECT_FALSE(host.status(node.address()).node_id.empty());
+}
+
 TEST_F(Fixture, RefusingTargetResumesAtTheSource) {
   NodeProcess node(STASIS_NET_TEST_NODE, key_file_, {"--fault", "refuse"});
   Scheduler sched;

@@ -118,17 +118,21 @@ class Host {
   // FreezeError (cannot be frozen), ConnectionError / AuthenticationError (target
   // unreachable or wrong key), MigrationRefused (the target would not restore
   // them), MigrationError (anything else). The channels they reference stay here
-  // and must stay alive while any node uses them.
+  // (a channel destroyed while other nodes use it raises ChannelDestroyed there).
   void migrate(std::span<const TaskletRef> tasklets, const std::string& address, const MigrateOptions& options = {});
   void migrate(const TaskletRef& tasklet, const std::string& address, const MigrateOptions& options = {}) {
     migrate(std::span<const TaskletRef>(&tasklet, 1), address, options);
   }
 
   // The status of the node at `address` (this node's own when it is ours).
-  NodeStatus status(const std::string& address);
+  // ConnectionError if the node cannot be reached or does not answer within
+  // `timeout` (a stopped or overloaded process); the connection is then dropped
+  // and the next call makes a new one.
+  NodeStatus status(const std::string& address, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   NodeStatus local_status() const;
-  // Round trip of `payload` to the node at `address` (Node.echo).
-  std::string echo(const std::string& address, std::string_view payload);
+  // Round trip of `payload` to the node at `address` (Node.echo); fails like status().
+  std::string echo(const std::string& address, std::string_view payload,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   // Hosted tasklets: those migrated here, plus adopted ones. They are what
   // status reports and checkpoint() freezes.
