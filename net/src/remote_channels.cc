@@ -75,13 +75,28 @@ thread_local RemoteChannels* tls_remote_channels = nullptr;
 RemoteChannels::RemoteChannels(ChannelHost& host) : host_(host) {
   tls_remote_channels = this;
   ::stasis::detail::tls_on_channel_destroyed = &RemoteChannels::on_channel_destroyed;
+  ::stasis::detail::tls_on_relay_changed = &RemoteChannels::on_relay_changed;
 }
 
 RemoteChannels::~RemoteChannels() {
   if (tls_remote_channels == this) {  // the proxies die with this object: stop watching first
     tls_remote_channels = nullptr;
     ::stasis::detail::tls_on_channel_destroyed = nullptr;
+    ::stasis::detail::tls_on_relay_changed = nullptr;
   }
+}
+
+void RemoteChannels::on_relay_changed(ChannelBase* ch) noexcept {
+  RemoteChannels* self = tls_remote_channels;
+  if (!self) return;
+  auto it = self->by_channel_.find(ch);
+  if (it != self->by_channel_.end()) self->mark(*it->second);
+}
+
+void RemoteChannels::mark(Proxy& p) noexcept {
+  if (p.dirty) return;
+  p.dirty = true;
+  dirty_.push_back(&p);
 }
 
 void RemoteChannels::on_channel_destroyed(ChannelBase* ch) {
@@ -241,6 +256,7 @@ void RemoteChannels::discard(ChannelBase* proxy) {
   if (it == by_channel_.end()) return;
   Proxy* p = it->second;
   by_channel_.erase(it);
+  std::erase(dirty_, p);
   proxies_.erase(std::make_pair(p->home.node_id, p->home.id));
 }
 
@@ -276,43 +292,48 @@ void RemoteChannels::pump() {
   // Prune helpers that ended.
   std::erase_if(helpers_, [](const TaskletRef& t) { return !t->alive(); });
   if (!ready_waits_.empty()) answer_ready_queries();
-  for (auto& [key, pp] : proxies_) {
-    Proxy& p = *pp;
-    ChannelBase& ch = *p.channel;
-    if (ch.closing() && !p.close_sent) {
-      p.close_sent = true;
-      std::string failure;
-      if (ClientConnection* c = host_.connection_now(p.home.address, failure)) {
-        auto req = c->node().channelCloseRequest();
-        req.setChannel(p.home.id);
-        host_.tasks().add(req.send().ignoreResult());
-      } else if (failure.empty()) {
-        p.close_sent = false;  // connecting: forward it at a later turn
-      }
+  std::vector<Proxy*> todo;
+  todo.swap(dirty_);
+  for (Proxy* p : todo) p->dirty = false;
+  for (Proxy* p : todo) serve(*p);
+}
+
+void RemoteChannels::serve(Proxy& p) {
+  ChannelBase& ch = *p.channel;
+  if (ch.closing() && !p.close_sent) {
+    p.close_sent = true;
+    std::string failure;
+    if (ClientConnection* c = host_.connection_now(p.home.address, failure)) {
+      auto req = c->node().channelCloseRequest();
+      req.setChannel(p.home.id);
+      host_.tasks().add(req.send().ignoreResult());
+    } else if (failure.empty()) {
+      p.close_sent = false;  // connecting: forward it at a later turn
+      mark(p);
     }
-    // The first sender and the first receiver (a relay's queue holds both).
-    Waiter* first_sender = nullptr;
-    Waiter* first_receiver = nullptr;
-    for (Waiter* w = NetAccess::head(ch); w && !(first_sender && first_receiver); w = w->next) {
-      if (w->sending()) {
-        if (!first_sender) first_sender = w;
-      } else if (!first_receiver) {
-        first_receiver = w;
-      }
-    }
-    if (first_receiver && p.held) {
-      // A value fetched for a receiver that left: the next receiver's (a select
-      // commits to this case: its value is here).
-      if (first_receiver->in_select()) static_cast<SelectWaiter*>(first_receiver)->select->choose(first_receiver);
-      ch.unpark(first_receiver);
-      p.receive_limbo->park(first_receiver, false);
-      p.receive_limbo->send_any(nullptr, *p.held, false);
-      p.held.reset();
-      first_receiver = nullptr;
-    }
-    if (first_sender && !p.send.in_flight) start(p, first_sender, true);
-    if (first_receiver && !p.receive.in_flight) start(p, first_receiver, false);
   }
+  // The first sender and the first receiver (a relay's queue holds both).
+  Waiter* first_sender = nullptr;
+  Waiter* first_receiver = nullptr;
+  for (Waiter* w = NetAccess::head(ch); w && !(first_sender && first_receiver); w = w->next) {
+    if (w->sending()) {
+      if (!first_sender) first_sender = w;
+    } else if (!first_receiver) {
+      first_receiver = w;
+    }
+  }
+  if (first_receiver && p.held) {
+    // A value fetched for a receiver that left: the next receiver's (a select
+    // commits to this case: its value is here).
+    if (first_receiver->in_select()) static_cast<SelectWaiter*>(first_receiver)->select->choose(first_receiver);
+    ch.unpark(first_receiver);
+    p.receive_limbo->park(first_receiver, false);
+    p.receive_limbo->send_any(nullptr, *p.held, false);
+    p.held.reset();
+    first_receiver = nullptr;
+  }
+  if (first_sender && !p.send.in_flight) start(p, first_sender, true);
+  if (first_receiver && !p.receive.in_flight) start(p, first_receiver, false);
 }
 
 void RemoteChannels::start(Proxy& p, Waiter* w, bool sending) {
@@ -325,8 +346,12 @@ void RemoteChannels::start(Proxy& p, Waiter* w, bool sending) {
   std::string failure;
   ClientConnection* conn = host_.connection_now(p.home.address, failure);
   if (!conn) {
-    if (!failure.empty()) t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
-    return;  // connecting: served at a later turn
+    if (!failure.empty()) {
+      t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
+    } else {
+      mark(p);  // connecting: served at a later turn
+    }
+    return;
   }
   Slot& slot = sending ? p.send : p.receive;
   slot = Slot{.in_flight = true, .asking = true, .served = w, .in_limbo = false, .tasklet = TaskletRef(t)};
@@ -356,8 +381,12 @@ void RemoteChannels::perform(Proxy& p, Waiter* w, bool sending) {
   std::string failure;
   ClientConnection* conn = host_.connection_now(p.home.address, failure);
   if (!conn) {
-    if (!failure.empty()) t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
-    return;  // connecting: served at a later turn (w is still on the relay)
+    if (!failure.empty()) {
+      t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
+    } else {
+      mark(p);  // connecting: served at a later turn (w is still on the relay)
+    }
+    return;
   }
   Slot& slot = sending ? p.send : p.receive;
   ChannelBase& limbo = sending ? *p.send_limbo : *p.receive_limbo;
@@ -434,6 +463,7 @@ bool RemoteChannels::queued_on(const ChannelBase& where, const Waiter* w) {
 
 void RemoteChannels::complete(Completion& c) {
   Proxy& p = *c.proxy;
+  mark(p);  // its slot is free again: the next waiter (or a held value) is served
   Slot& slot = c.sending ? p.send : p.receive;
   Waiter* w = slot.served;
   TaskletRef t = std::move(slot.tasklet);

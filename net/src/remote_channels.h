@@ -33,6 +33,9 @@
 //     tasklet cannot migrate;
 //   - completions are queued by kj callbacks and applied by apply() between
 //     turns, never while a migration is freezing tasklets;
+//   - pump() looks only at proxies marked since the last one: a waiter parked
+//     on the relay, a close, a completion, or a connection still being made
+//     marks its proxy, so a node with many idle proxies pays nothing for them;
 //   - a waiter is dereferenced at a completion only if it is still queued where
 //     it was left (a select's waiter may be gone with its frame);
 //   - an exported channel is forgotten when it is destroyed (a hook in
@@ -153,6 +156,7 @@ class RemoteChannels {
     const persist::ValueCodec* codec = nullptr;
     Slot send, receive;
     bool close_sent = false;
+    bool dirty = false;             // listed in dirty_: pump() looks at it
     std::optional<std::any> held;   // a received value whose receiver left
   };
   struct Completion {
@@ -188,6 +192,13 @@ class RemoteChannels {
   void set_missing(schema::node::Failure::Builder failure, std::uint64_t id) const;
   // ~ChannelBase's hook: forgets `ch` if exported.
   static void on_channel_destroyed(ChannelBase* ch);
+  // The relay hook (a waiter parked on a proxy, or the proxy closed): marks it.
+  static void on_relay_changed(ChannelBase* ch) noexcept;
+  // Lists p for the next pump().
+  void mark(Proxy& p) noexcept;
+  // What pump() does for one proxy: forwards a close, serves the first sender
+  // and the first receiver.
+  void serve(Proxy& p);
   std::string label(const Proxy& p) const;
   static std::string what_of(std::exception_ptr e);
 
@@ -196,6 +207,7 @@ class RemoteChannels {
   std::unordered_set<std::uint64_t> destroyed_;  // exported once, destroyed since
   std::map<std::pair<std::string, std::uint64_t>, std::unique_ptr<Proxy>> proxies_;  // by (home node, home id)
   std::unordered_map<const ChannelBase*, Proxy*> by_channel_;
+  std::vector<Proxy*> dirty_;  // proxies that changed since the last pump()
   std::deque<Completion> completions_;
   std::vector<ReadyWait> ready_waits_;
   std::vector<TaskletRef> helpers_;  // home-side operations, pruned as they end

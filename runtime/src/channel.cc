@@ -80,6 +80,7 @@ void ChannelBase::park(Waiter* w, bool sending) noexcept {
   w->channel = this;
   waiters_.push_back(w);
   balance_ += sending ? 1 : -1;
+  if (relay_ && detail::tls_on_relay_changed) [[unlikely]] detail::tls_on_relay_changed(this);
 }
 
 void ChannelBase::unpark(Waiter* w) noexcept {
@@ -90,6 +91,7 @@ void ChannelBase::unpark(Waiter* w) noexcept {
 
 void ChannelBase::close() {
   closing_ = true;
+  if (relay_ && detail::tls_on_relay_changed) detail::tls_on_relay_changed(this);
   // Go semantics for select: a select waiting to receive here wakes as "closed".
   // Plain receivers stay queued (Stackless semantics).
   if (balance_ >= 0) return;

@@ -65,6 +65,9 @@ inline thread_local ChannelBase* tls_channels = nullptr;
 // Called by ~ChannelBase with the dying channel when set: the thread's node host
 // (stasis/net) forgets a channel it exported to other nodes.
 inline thread_local void (*tls_on_channel_destroyed)(ChannelBase*) = nullptr;
+// Called when a relay channel gets a waiter or is closed, when set: the node
+// host serves only the proxies that changed.
+inline thread_local void (*tls_on_relay_changed)(ChannelBase*) noexcept = nullptr;
 }  // namespace detail
 
 // Channels belong to the thread that created them: create, use and destroy a
