@@ -343,20 +343,11 @@ void RemoteChannels::start(Proxy& p, Waiter* w, bool sending) {
   }
   Tasklet* t = NetAccess::tasklet(w);
   const std::string what = std::string(sending ? "select's send on " : "select's receive from ") + label(p);
-  std::string failure;
-  ClientConnection* conn = host_.connection_now(p.home.address, failure);
-  if (!conn) {
-    if (!failure.empty()) {
-      t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
-    } else {
-      mark(p);  // connecting: served at a later turn
-    }
-    return;
-  }
+  ClientConnection* conn = connection_for(p, t, what);
+  if (!conn) return;
   Slot& slot = sending ? p.send : p.receive;
   slot = Slot{.in_flight = true, .asking = true, .served = w, .in_limbo = false, .tasklet = TaskletRef(t)};
   Proxy* pp = &p;
-  std::string address = p.home.address;
   auto req = conn->node().channelReadyRequest();
   req.setChannel(p.home.id);
   req.setSending(sending);
@@ -365,29 +356,38 @@ void RemoteChannels::start(Proxy& p, Waiter* w, bool sending) {
         completions_.push_back({pp, sending, true, wire::failure_exception(r.getFailure(), what), {}});
         host_.wake();
       },
-      [this, pp, sending, what, address](kj::Exception&& e) {
-        completions_.push_back({pp, sending, true,
-                                std::make_exception_ptr(RemoteChannelError(
-                                    what + ": the home node failed: " + std::string(e.getDescription().cStr()))),
-                                {}});
-        host_.forget_connection(address);
-        host_.wake();
-      }));
+      on_call_failed(p, sending, true, what)));
+}
+
+ClientConnection* RemoteChannels::connection_for(Proxy& p, Tasklet* t, const std::string& what) {
+  std::string failure;
+  ClientConnection* conn = host_.connection_now(p.home.address, failure);
+  if (conn) return conn;
+  if (!failure.empty()) {
+    t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
+  } else {
+    mark(p);  // connecting: served at a later turn (the waiter is still on the relay)
+  }
+  return nullptr;
+}
+
+std::function<void(kj::Exception&&)> RemoteChannels::on_call_failed(Proxy& p, bool sending, bool asking,
+                                                                     const std::string& what) {
+  return [this, pp = &p, sending, asking, what, address = p.home.address](kj::Exception&& e) {
+    completions_.push_back({pp, sending, asking,
+                            std::make_exception_ptr(RemoteChannelError(
+                                what + ": the home node failed: " + std::string(e.getDescription().cStr()))),
+                            {}});
+    host_.forget_connection(address);
+    host_.wake();
+  };
 }
 
 void RemoteChannels::perform(Proxy& p, Waiter* w, bool sending) {
   Tasklet* t = NetAccess::tasklet(w);
   const std::string what = std::string(sending ? "send on " : "receive from ") + label(p);
-  std::string failure;
-  ClientConnection* conn = host_.connection_now(p.home.address, failure);
-  if (!conn) {
-    if (!failure.empty()) {
-      t->throw_exception(std::make_exception_ptr(RemoteChannelError(what + ": " + failure)));
-    } else {
-      mark(p);  // connecting: served at a later turn (w is still on the relay)
-    }
-    return;
-  }
+  ClientConnection* conn = connection_for(p, t, what);
+  if (!conn) return;
   Slot& slot = sending ? p.send : p.receive;
   ChannelBase& limbo = sending ? *p.send_limbo : *p.receive_limbo;
   const bool exception = sending && (w->bits & Waiter::kException);  // park() clears the bit
@@ -402,15 +402,7 @@ void RemoteChannels::perform(Proxy& p, Waiter* w, bool sending) {
               .exception = exception,
               .tasklet = TaskletRef(t)};
   Proxy* pp = &p;
-  std::string address = p.home.address;
-  auto on_error = [this, pp, sending, what, address](kj::Exception&& e) {
-    completions_.push_back({pp, sending, false,
-                            std::make_exception_ptr(RemoteChannelError(
-                                what + ": the home node failed: " + std::string(e.getDescription().cStr()))),
-                            {}});
-    host_.forget_connection(address);
-    host_.wake();
-  };
+  auto on_error = on_call_failed(p, sending, false, what);
   if (sending) {
     auto req = conn->node().channelSendRequest();
     req.setChannel(p.home.id);

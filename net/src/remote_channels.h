@@ -179,6 +179,12 @@ class RemoteChannels {
   void start(Proxy& p, Waiter* w, bool sending);
   // Moves w to the slot's limbo and runs its operation at home.
   void perform(Proxy& p, Waiter* w, bool sending);
+  // The connection to p's home, or null: the failure is then raised in t
+  // (`what` names the operation), or p is marked to retry while connecting.
+  ClientConnection* connection_for(Proxy& p, Tasklet* t, const std::string& what);
+  // The error handler of a call for p: completes it with RemoteChannelError
+  // and drops the connection.
+  std::function<void(kj::Exception&&)> on_call_failed(Proxy& p, bool sending, bool asking, const std::string& what);
   void complete(Completion& c);
   // Whether w is still queued on `where` (compared by address only).
   static bool queued_on(const ChannelBase& where, const Waiter* w);

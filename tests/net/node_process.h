@@ -98,8 +98,21 @@ inline std::string finished_result(net::Host& host, const std::string& address, 
   return result;
 }
 
+std::string make_key_file(const std::string& name, const std::string& content = "");
+
+// The common set-up of a two-node test: a key file, node B as a child process
+// running `program`, and node A in this process (a Host on `sched`).
+struct TwoNodes {
+  TwoNodes(const char* program, const std::string& key_name)
+      : key(make_key_file(key_name)), b(program, key), a(sched, net::SharedKey::from_file(key), quiet()) {}
+  std::string key;
+  NodeProcess b;
+  Scheduler sched;
+  net::Host a;
+};
+
 // A key file of 32 random bytes (or of `content`), under the test's temp dir.
-inline std::string make_key_file(const std::string& name, const std::string& content = "") {
+inline std::string make_key_file(const std::string& name, const std::string& content) {
   auto path = std::filesystem::temp_directory_path() / ("stasis-net-" + std::to_string(::getpid()) + "-" + name);
   std::ofstream out(path, std::ios::binary);
   if (content.empty()) {

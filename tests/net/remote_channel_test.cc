@@ -77,10 +77,8 @@ TEST(RemoteChannels, StagesMigratedMidStreamKeepTheResult) {
 }
 
 TEST(RemoteChannels, ClosedHomeChannelRaisesChannelClosedRemotely) {
-  const std::string key = make_key_file("closed");
-  NodeProcess b(STASIS_NET_TEST_NODE, key);
-  Scheduler sched;
-  Host a(sched, SharedKey::from_file(key), quiet());
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "closed");
+  auto& [key, b, sched, a] = nodes;
   Channel<std::int64_t> ch({.name = "closing"});
   TaskletRef probe = sched.spawn(ReceiveProbe{.in = &ch}, {.name = "probe"});
   ch.close();
@@ -89,10 +87,8 @@ TEST(RemoteChannels, ClosedHomeChannelRaisesChannelClosedRemotely) {
 }
 
 TEST(RemoteChannels, AChannelDestroyedAtHomeRaisesChannelDestroyedInALaterRemoteOperation) {
-  const std::string key = make_key_file("destroyed");
-  NodeProcess b(STASIS_NET_TEST_NODE, key);
-  Scheduler sched;
-  Host a(sched, SharedKey::from_file(key), quiet());
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "destroyed");
+  auto& [key, b, sched, a] = nodes;
   Channel<std::int64_t> gate({.name = "gate"});
   auto doomed = std::make_unique<Channel<std::int64_t>>(ChannelOptions{.name = "doomed"});
   // The probe waits on the gate at B, then receives from `doomed`, which is
@@ -105,10 +101,8 @@ TEST(RemoteChannels, AChannelDestroyedAtHomeRaisesChannelDestroyedInALaterRemote
 }
 
 TEST(RemoteChannels, RemoteSendBlocksUntilAReceiverAtHomeTakesIt) {
-  const std::string key = make_key_file("blocking");
-  NodeProcess b(STASIS_NET_TEST_NODE, key);
-  Scheduler sched;
-  Host a(sched, SharedKey::from_file(key), quiet());
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "blocking");
+  auto& [key, b, sched, a] = nodes;
   Channel<std::int64_t> ch({.name = "rendezvous"});
   TaskletRef producer = sched.spawn(Produce{.out = &ch, .n = 3}, {.name = "producer"});
   a.migrate(producer, b.address());
@@ -124,10 +118,8 @@ TEST(RemoteChannels, RemoteSendBlocksUntilAReceiverAtHomeTakesIt) {
 }
 
 TEST(RemoteChannels, ValueReceivedRemotelyFromALocalSender) {
-  const std::string key = make_key_file("tohere");
-  NodeProcess b(STASIS_NET_TEST_NODE, key);
-  Scheduler sched;
-  Host a(sched, SharedKey::from_file(key), quiet());
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "tohere");
+  auto& [key, b, sched, a] = nodes;
   Channel<std::int64_t> ch({.name = "to-b"});
   TaskletRef probe = sched.spawn(ReceiveProbe{.in = &ch}, {.name = "probe"});
   a.migrate(probe, b.address());
@@ -136,10 +128,8 @@ TEST(RemoteChannels, ValueReceivedRemotelyFromALocalSender) {
 }
 
 TEST(RemoteChannels, SenderAndReceiverOnOneNodeShareAProxyWithoutDuplicates) {
-  const std::string key = make_key_file("shared");
-  NodeProcess b(STASIS_NET_TEST_NODE, key);
-  Scheduler sched;
-  Host a(sched, SharedKey::from_file(key), quiet());
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "shared");
+  auto& [key, b, sched, a] = nodes;
   for (std::size_t capacity : {0u, 1u, 3u}) {
     SCOPED_TRACE("capacity " + std::to_string(capacity));
     Channel<std::int64_t> ch({.name = "shared", .capacity = capacity});

@@ -34,10 +34,8 @@ const Case kCases[] = {
 };
 
 TEST(RemoteExceptions, SentFromAnotherNodeRaiseTheirTypeAtHome) {
-  const std::string key = make_key_file("raise-home");
-  NodeProcess b(STASIS_NET_TEST_NODE, key);
-  Scheduler sched;
-  Host a(sched, SharedKey::from_file(key), quiet());
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "raise-home");
+  auto& [key, b, sched, a] = nodes;
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.kind);
     Channel<std::int64_t> ch({.name = "errors"});
@@ -53,10 +51,8 @@ TEST(RemoteExceptions, SentFromAnotherNodeRaiseTheirTypeAtHome) {
 }
 
 TEST(RemoteExceptions, SentAtHomeRaiseTheirTypeInARemoteReceiver) {
-  const std::string key = make_key_file("raise-remote");
-  NodeProcess b(STASIS_NET_TEST_NODE, key);
-  Scheduler sched;
-  Host a(sched, SharedKey::from_file(key), quiet());
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "raise-remote");
+  auto& [key, b, sched, a] = nodes;
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.kind);
     Channel<std::int64_t> ch({.name = "errors"});

@@ -21,10 +21,8 @@ using net::Host;
 using net::SharedKey;
 
 TEST(RemoteSelect, AnUnchosenSendCaseNeverDeliversItsValue) {
-  const std::string key = make_key_file("select-send");
-  NodeProcess b(STASIS_NET_TEST_NODE, key);
-  Scheduler sched;
-  Host a(sched, SharedKey::from_file(key), quiet());
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "select-send");
+  auto& [key, b, sched, a] = nodes;
   Channel<std::int64_t> out({.name = "out"}), in({.name = "in"});
   // On B: select { send 5 on out | receive from in }, then send 9 on out.
   TaskletRef sel = sched.spawn(SelectThenSend{.out = &out, .in = &in, .value = 5, .after = 9}, {.name = "select"});
@@ -46,10 +44,8 @@ TEST(RemoteSelect, AnUnchosenSendCaseNeverDeliversItsValue) {
 }
 
 TEST(RemoteSelect, AnUnchosenReceiveCaseNeverTakesAValue) {
-  const std::string key = make_key_file("select-receive");
-  NodeProcess b(STASIS_NET_TEST_NODE, key);
-  Scheduler sched;
-  Host a(sched, SharedKey::from_file(key), quiet());
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "select-receive");
+  auto& [key, b, sched, a] = nodes;
   Channel<std::int64_t> out({.name = "out"}), in({.name = "in"});
   // A receiver waits at home on `out`: the select's send case is ready.
   TaskletRef first = sched.spawn(Fold{.in = &out, .n = 1}, {.name = "first"});
@@ -67,10 +63,8 @@ TEST(RemoteSelect, AnUnchosenReceiveCaseNeverTakesAValue) {
 }
 
 TEST(RemoteSelect, BothCasesReadyAtHomeStillRunsExactlyOne) {
-  const std::string key = make_key_file("select-both");
-  NodeProcess b(STASIS_NET_TEST_NODE, key);
-  Scheduler sched;
-  Host a(sched, SharedKey::from_file(key), quiet());
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "select-both");
+  auto& [key, b, sched, a] = nodes;
   for (int round = 0; round < 8; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     Channel<std::int64_t> out({.name = "out"}), in({.name = "in"});
@@ -103,10 +97,8 @@ TEST(RemoteSelect, BothCasesReadyAtHomeStillRunsExactlyOne) {
 }
 
 TEST(RemoteSelect, AReceiveCaseOnAClosedHomeChannelReportsClosed) {
-  const std::string key = make_key_file("select-closed");
-  NodeProcess b(STASIS_NET_TEST_NODE, key);
-  Scheduler sched;
-  Host a(sched, SharedKey::from_file(key), quiet());
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "select-closed");
+  auto& [key, b, sched, a] = nodes;
   Channel<std::int64_t> out({.name = "nobody receives"}), in({.name = "closed"});
   in.close();
   TaskletRef sel = sched.spawn(SelectThenSend{.out = &out, .in = &in, .value = 5}, {.name = "select"});
