@@ -106,14 +106,17 @@ TEST_P(Basic, PrioritiesRunHigherFirst) {
 }
 
 TEST_P(Basic, SleepWakesInDeadlineOrder) {
+  // Deadlines from one base time: the order under test does not depend on how
+  // long the machine takes to start each tasklet.
   Scheduler s;
   std::vector<int> order;
+  const auto base = Scheduler::Clock::now();
   spawn_native(s, [&] {
-    this_tasklet::sleep_for(std::chrono::milliseconds(20));
+    this_tasklet::sleep_until(base + std::chrono::milliseconds(20));
     order.push_back(2);
   }, opts());
   spawn_native(s, [&] {
-    this_tasklet::sleep_for(std::chrono::milliseconds(5));
+    this_tasklet::sleep_until(base + std::chrono::milliseconds(5));
     order.push_back(1);
   }, opts());
   spawn_native(s, [&] { order.push_back(0); }, opts());
