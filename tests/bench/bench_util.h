@@ -1,10 +1,11 @@
 // bench_util.h — helpers shared by the stasis_bench suites.
 //
-// Allocation accounting: alloc_hook.cc replaces the global operator new/delete.
-// While a thread has an AllocScope open, every operator new on that thread adds
-// the requested size and one allocation to the scope's counters (frees are
-// counted too). Other threads and code outside a scope are not counted; the
-// hook then costs one thread-local load per allocation.
+// Allocation accounting: alloc_hook.cc replaces malloc and its relatives (and so
+// sees operator new, Boost.Context's malloc'd stacks, Stasis' pool and stack
+// slices alike). While a thread has an AllocScope open, every allocation on that
+// thread adds the requested size and one allocation to the scope's counters
+// (frees are counted too). Other threads and code outside a scope are not
+// counted; the hook then costs one thread-local load per allocation.
 #ifndef STASIS_BENCH_UTIL_H_
 #define STASIS_BENCH_UTIL_H_
 
@@ -21,9 +22,9 @@
 namespace bench {
 
 struct AllocCounts {
-  std::uint64_t bytes = 0;   // requested bytes, summed over operator new calls
-  std::uint64_t allocs = 0;  // operator new calls
-  std::uint64_t frees = 0;   // operator delete calls (non-null)
+  std::uint64_t bytes = 0;   // requested bytes, summed over malloc-family calls
+  std::uint64_t allocs = 0;  // malloc-family calls (operator new included)
+  std::uint64_t frees = 0;   // free calls (non-null)
 };
 
 // Counts this thread's allocations into *out for the scope's lifetime. Scopes do
@@ -35,10 +36,6 @@ class AllocScope {
   AllocScope(const AllocScope&) = delete;
   AllocScope& operator=(const AllocScope&) = delete;
 };
-
-// Adds to the current scope (for allocations that bypass operator new, such as
-// Boost.Context stacks taken with malloc). No-op without a scope.
-void count_external_allocation(std::size_t bytes) noexcept;
 
 // Resident set size of the process in bytes (/proc/self/statm).
 std::uint64_t rss_bytes();

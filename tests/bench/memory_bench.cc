@@ -3,12 +3,13 @@
 // unbuffered_channel (for context).
 //
 // Each measurement runs in a fresh thread so that Stasis' per-thread frame pool
-// starts empty (every frame and tasklet header then comes from operator new) and
+// holds no free block (every frame and tasklet header then comes from malloc) and
 // Boost.Fiber's per-thread scheduler is set up outside the counted region.
 // Counters (per tasklet / fiber):
-//   requested_bytes   bytes asked of operator new (plus fiber stacks, which
-//                     Boost.Context takes with malloc) while spawning and parking
-//   allocs            operator new calls (plus stacks)
+//   requested_bytes   bytes asked of malloc and its relatives (alloc_hook.cc:
+//                     operator new, the frame pool, fiber stacks) while spawning
+//                     and parking
+//   allocs            those calls
 //   overhead_bytes    requested_bytes minus the frame's own fields, i.e. what the
 //                     runtime adds: frame header (FrameBase), tasklet, rounding
 //   sizeof_header     sizeof(stasis::FrameBase) + sizeof(stasis::Tasklet)
@@ -42,6 +43,20 @@ struct Park : stasis::Frame<Park> {
   }
 };
 
+// Ends at once. The warm-up spawns one: the first use of the thread's frame pool
+// registers its thread-exit destructor (a 32-byte calloc inside glibc), a cost
+// of the thread, not of a tasklet. It is left runnable so that its blocks come
+// back to the pool only after every counted spawn has asked malloc for its own.
+struct Done : stasis::Frame<Done> {
+  int* ran = nullptr;
+  STASIS_FIELDS(ran)
+  stasis::Step run([[maybe_unused]] stasis::Ctx& cx) {
+    STASIS_BEGIN(cx);
+    ++*ran;
+    STASIS_END(cx);
+  }
+};
+
 constexpr std::size_t kParkFieldBytes = sizeof(Park) - sizeof(stasis::FrameBase);
 
 using Measurement = bench::ParkedCost;
@@ -50,27 +65,14 @@ using SteadyClock = std::chrono::steady_clock;
 
 Measurement measure_stasis(std::int64_t n) {
   return bench::measure_parked(
-      n, [](stasis::Scheduler&) {},
+      n, [](stasis::Scheduler& sched) { sched.spawn(Done{.ran = &g_sink}); },
       [](stasis::Scheduler& sched, stasis::Channel<int>& ch) { sched.spawn(Park{.ch = &ch}); });
 }
-
-// A stack allocator that reports each stack to the current AllocScope.
-template <class Inner>
-struct CountingStack {
-  Inner inner;
-  boost::context::stack_context allocate() {
-    boost::context::stack_context sc = inner.allocate();
-    bench::count_external_allocation(sc.size);
-    return sc;
-  }
-  void deallocate(boost::context::stack_context& sc) noexcept { inner.deallocate(sc); }
-};
 
 template <class Inner>
 Measurement measure_boost(std::int64_t n, Inner inner) {
   Measurement m;
   std::thread([&] {
-    CountingStack<Inner> salloc{inner};
     boost::fibers::fiber([] {}).join();  // sets up this thread's fiber scheduler outside the count
     boost::fibers::unbuffered_channel<int> ch;
     std::vector<boost::fibers::fiber> fibers;
@@ -83,7 +85,7 @@ Measurement measure_boost(std::int64_t n, Inner inner) {
     {
       bench::AllocScope scope(&m.counts);
       for (std::int64_t i = 0; i < n; ++i) {
-        fibers.emplace_back(std::allocator_arg, salloc, [&] {
+        fibers.emplace_back(std::allocator_arg, inner, [&] {
           ++parked;
           int v = 0;
           ch.pop(v);  // returns `closed` at teardown

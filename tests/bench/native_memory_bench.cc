@@ -10,18 +10,12 @@
 // (or dedicated) tasklet is run to completion there, so the thread's native state,
 // its slice region and the stack pool exist already: what is counted is the cost
 // of each further parked tasklet. Counters (per tasklet):
-//   requested_bytes  bytes asked of operator new (alloc_hook.cc) while spawning
-//                    and parking: the tasklet, its native frame and callable
-//   allocs           operator new calls
-//   malloc_bytes     growth of glibc's in-use heap (mallinfo2), exact: the above
-//                    plus the stack slices (taken with malloc, which the hook does
-//                    not see) plus malloc's chunk headers and rounding
-//   slice_bytes      estimated stack slice per tasklet: malloc_bytes minus
-//                    requested_bytes minus 16 B of chunk overhead for each of the
-//                    operator new calls and the one slice (glibc: 8-byte header,
-//                    sizes rounded to 16: 8 to 23 B per chunk, so this is good to
-//                    about +-8 B per allocation)
-//   counted_bytes    requested_bytes + slice_bytes
+//   requested_bytes  bytes asked of malloc and its relatives (alloc_hook.cc)
+//                    while spawning and parking: the tasklet, its native frame,
+//                    the callable and the stack slice
+//   allocs           those calls
+//   malloc_bytes     growth of glibc's in-use heap (mallinfo2): the above plus
+//                    malloc's chunk headers and rounding (the goal's measure)
 //   rss_bytes        resident-set growth (/proc/self/statm)
 //   stack_reserved_bytes  dedicated: the stack each one reserves (address space;
 //                    only touched pages are resident, see rss_bytes)
@@ -44,8 +38,6 @@ using stasis::StackKind;
 using SteadyClock = std::chrono::steady_clock;
 
 int g_native_sink = 0;  // parked tasklets receive here
-
-constexpr double kMallocChunkOverhead = 16;  // glibc x86_64/aarch64: 8-byte header + rounding to 16, on average
 
 using NativeMeasurement = bench::ParkedCost;
 
@@ -70,22 +62,13 @@ void BM_Memory_Native(benchmark::State& state, StackKind kind) {
     if (!m.ok) state.SkipWithError("stasis native: not every tasklet parked on the channel");
   }
   const double dn = static_cast<double>(n);
-  const double requested = static_cast<double>(m.counts.bytes) / dn;
-  const double allocs = static_cast<double>(m.counts.allocs) / dn;
-  const double malloc_bytes = static_cast<double>(m.malloc_delta) / dn;
-  state.counters["requested_bytes"] = requested;
-  state.counters["allocs"] = allocs;
-  state.counters["malloc_bytes"] = malloc_bytes;
+  state.counters["requested_bytes"] = static_cast<double>(m.counts.bytes) / dn;
+  state.counters["allocs"] = static_cast<double>(m.counts.allocs) / dn;
+  state.counters["malloc_bytes"] = static_cast<double>(m.malloc_delta) / dn;
   state.counters["rss_bytes"] = static_cast<double>(m.rss_delta) / dn;
   state.counters["ns_per_task"] = bench::ns_per_item(dn * static_cast<double>(state.iterations()));
-  if (kind == StackKind::kSliced) {
-    const double slice = malloc_bytes - requested - kMallocChunkOverhead * (allocs + 1);
-    state.counters["slice_bytes"] = slice;
-    state.counters["counted_bytes"] = requested + slice;
-  } else {
-    state.counters["counted_bytes"] = requested;
+  if (kind == StackKind::kDedicated)
     state.counters["stack_reserved_bytes"] = static_cast<double>(stasis::kDefaultDedicatedStackSize);
-  }
 }
 
 void BM_Memory_NativeSliced(benchmark::State& s) { BM_Memory_Native(s, StackKind::kSliced); }

@@ -579,43 +579,43 @@ def section_native_memory(num, res, doc, goals, info):
     print("%d. Memory per parked native tasklet (blocked in ch.receive()) vs goroutine and fiber, bytes each" % num)
     rows = []
     if "error" in s:
-        rows.append(["stasis native sliced", "error: " + s["error"], "", "", "", ""])
+        rows.append(["stasis native sliced", "error: " + s["error"], "", "", ""])
     else:
-        rows.append(["stasis native sliced", fmt(s.get("requested_bytes")), fmt(s.get("slice_bytes")),
-                     fmt(s.get("counted_bytes")), fmt(s.get("malloc_bytes")), fmt(s.get("rss_bytes"))])
+        rows.append(["stasis native sliced", fmt(s.get("requested_bytes")), fmt(s.get("allocs")),
+                     fmt(s.get("malloc_bytes")), fmt(s.get("rss_bytes"))])
     if d is not None:
         if "error" in d:
-            rows.append(["stasis native dedicated", "error: " + d["error"], "", "", "", ""])
+            rows.append(["stasis native dedicated", "error: " + d["error"], "", "", ""])
         else:
             rows.append(["stasis native dedicated (+%s stack reserved)" % fmt(d.get("stack_reserved_bytes")),
-                         fmt(d.get("requested_bytes")), "", fmt(d.get("counted_bytes")), fmt(d.get("malloc_bytes")),
+                         fmt(d.get("requested_bytes")), fmt(d.get("allocs")), fmt(d.get("malloc_bytes")),
                          fmt(d.get("rss_bytes"))])
     for label, r in sorted(res.items()):
         if label.startswith("memory/boost_fiber"):
             if "error" in r:
-                rows.append([label[len("memory/"):], "error: " + r["error"], "", "", "", ""])
+                rows.append([label[len("memory/"):], "error: " + r["error"], "", "", ""])
             else:
-                rows.append([label[len("memory/"):] + " (stack counted)", fmt(r.get("requested_bytes")), "",
-                             fmt(r.get("requested_bytes")), fmt(r.get("malloc_bytes")), fmt(r.get("rss_bytes"))])
+                rows.append([label[len("memory/"):] + " (stack counted)", fmt(r.get("requested_bytes")),
+                             fmt(r.get("allocs")), fmt(r.get("malloc_bytes")), fmt(r.get("rss_bytes"))])
     if "error" in go:
-        rows.append(["go goroutine", "error: " + go["error"], "", "", "", ""])
+        rows.append(["go goroutine", "error: " + go["error"], "", "", ""])
     else:
-        rows.append(["go goroutine (heap = StackInuse+HeapInuse)", "", "", "", fmt(go.get("stack_heap_inuse_bytes")),
+        rows.append(["go goroutine (heap = StackInuse+HeapInuse)", "", "", fmt(go.get("stack_heap_inuse_bytes")),
                      fmt(go.get("rss_bytes"))])
-    table(rows, ["side", "requested", "slice (est.)", "counted", "heap in use", "RSS"])
+    table(rows, ["side", "requested", "allocs", "heap in use", "RSS"])
     if "error" not in go:
         print("   go %s, %s goroutines: stack %s + heap %s B in use; Sys growth %s B" %
               (go.get("go_version", "?"), fmt_count(go.get("goroutines")), fmt(go.get("stack_inuse_bytes")),
                fmt(go.get("heap_inuse_bytes")), fmt(go.get("sys_bytes"))))
-    print("   stasis: heap in use = glibc malloc growth (exact: operator new + slices + chunk headers);")
-    print("   counted = operator new bytes + slice bytes estimated from it (+-8 B per allocation)")
+    print("   stasis: requested = bytes asked of malloc (tasklet, native frame, callable, stack slice);")
+    print("   heap in use = glibc malloc growth (requested + chunk headers and rounding)")
     heap = s.get("malloc_bytes") if "error" not in s else None
     goheap = go.get("stack_heap_inuse_bytes") if "error" not in go else None
     r = ratio_of(goheap, heap)
     goals.append(("parked sliced native tasklet >= %gx less memory than a goroutine (heap in use)"
                   % GOAL_NATIVE_MEMORY, fmt(r, "x"), r is not None and r >= GOAL_NATIVE_MEMORY))
-    info.append(("goroutine / sliced native tasklet, counted bytes",
-                 fmt(ratio_of(goheap, s.get("counted_bytes") if "error" not in s else None), "x")))
+    info.append(("goroutine / sliced native tasklet, requested bytes",
+                 fmt(ratio_of(goheap, s.get("requested_bytes") if "error" not in s else None), "x")))
     info.append(("goroutine / sliced native tasklet, RSS growth",
                  fmt(ratio_of(go.get("rss_bytes") if "error" not in go else None,
                               s.get("rss_bytes") if "error" not in s else None), "x")))
