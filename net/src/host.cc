@@ -187,11 +187,9 @@ void Host::Impl::migrate(std::span<const TaskletRef> tasklets, const std::string
                          "STASIS_MIGRATE inside a tasklet)");
   }
   if (target == address) throw MigrationError("migrate: " + target + " is this node itself");
-  for (const TaskletRef& t : tasklets) {
-    if (t && channels.serving(t.get())) {
-      throw MigrationError("migrate: " + t->label() + " is in a channel operation that is crossing to another node; "
-                           "migrate it after that completed (after the next turn)");
-    }
+  if (const Tasklet* t = channels.first_served(tasklets)) {
+    throw MigrationError("migrate: " + t->label() + " is in a channel operation that is crossing to another node; "
+                         "migrate it after that completed (after the next turn)");
   }
   ClientConnection* conn = &connection(target);  // ConnectionError / AuthenticationError: nothing changed
 

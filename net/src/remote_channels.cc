@@ -265,13 +265,17 @@ const Home* RemoteChannels::home_of(const ChannelBase* ch) const {
   return it == by_channel_.end() ? nullptr : &it->second->home;
 }
 
-bool RemoteChannels::serving(const Tasklet* t) const {
+const Tasklet* RemoteChannels::first_served(std::span<const TaskletRef> tasklets) const {
+  std::unordered_set<const Tasklet*> served;
   for (const auto& [key, p] : proxies_) {
-    if ((p->send.in_flight && p->send.tasklet.get() == t) || (p->receive.in_flight && p->receive.tasklet.get() == t)) {
-      return true;
-    }
+    if (p->send.in_flight) served.insert(p->send.tasklet.get());
+    if (p->receive.in_flight) served.insert(p->receive.tasklet.get());
   }
-  return false;
+  if (served.empty()) return nullptr;
+  for (const TaskletRef& t : tasklets) {
+    if (t && served.contains(t.get())) return t.get();
+  }
+  return nullptr;
 }
 
 std::string RemoteChannels::what_of(std::exception_ptr e) {

@@ -55,6 +55,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -124,8 +125,9 @@ class RemoteChannels {
   void discard(ChannelBase* proxy);
   // The home of `ch` if it is a proxy.
   const Home* home_of(const ChannelBase* ch) const;
-  // Whether a remote operation in flight serves `t`.
-  bool serving(const Tasklet* t) const;
+  // The first of `tasklets` that a remote operation in flight serves, or null.
+  // One pass over the proxies, whatever the number of tasklets.
+  const Tasklet* first_served(std::span<const TaskletRef> tasklets) const;
   // Starts remote operations for proxies whose first waiter is not served yet,
   // and answers the readiness queries of remote selects that became ready.
   void pump();
