@@ -114,6 +114,15 @@ struct ValidatedExtra {
 };
 
 
+// The channel wait of one tasklet, as validated: which channel (an index in
+// range) and which direction. Every tasklet with a channel wait is named exactly
+// once among that channel's waiters, in the same direction.
+struct ValidatedWait {
+  enum Kind : std::uint8_t { kNoChannel, kSend, kReceive } kind = kNoChannel;
+  std::uint32_t channel = ~std::uint32_t{0};
+  std::uint64_t named_by = ~std::uint64_t{0};  // (channel << 32 | waiter) that named it (validator's use)
+};
+
 struct Validated {
   TaskletIds ids;
   std::vector<ValidatedTasklet> tasklets;  // one per tasklet, in list order
@@ -124,6 +133,12 @@ struct Validated {
   // channel c's waiters.
   std::vector<std::uint32_t> waiters;
   std::vector<std::uint32_t> waiter_ends;
+  // Per tasklet, in list order: its channel wait (kNoChannel for none).
+  std::vector<ValidatedWait> waits;
+  // Every channel lists its waiters in increasing tasklet position: then parking
+  // the tasklets on their channels in list order (from `waits`) gives each
+  // channel exactly the queue order of `waiters`.
+  bool waiters_in_tasklet_order = true;
 };
 
 // validate_snapshot(snapshot, source_name), handing out what it read: after it
