@@ -214,8 +214,8 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   // Reads every tasklet's frames and slot from the archive, by the records the
   // validator copied (no second read of the message).
   void load_tasklets() {
-    const std::vector<persist::ValidatedTasklet>& tasklets = validated_.tasklets;
-    const std::vector<persist::ValidatedFrame>& frames = validated_.frames;
+    const auto& tasklets = validated_.tasklets;
+    const auto& frames = validated_.frames;
     frames_.reserve(frames.size());
     slots_.resize(validated_.extras.size());
     std::size_t extra = 0;
@@ -514,7 +514,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   std::vector<const ValueCodec*> channel_codecs_;
   // Every tasklet's frames, innermost first, tasklet after tasklet; owned until
   // commit hands each chain to its tasklet (validated_.tasklets says how many each has).
-  std::vector<FrameBase*> frames_;
+  persist::detail::BulkVector<FrameBase*> frames_;
   persist::Validated validated_;  // what the validator read: tasklets, frames, waiters
   std::vector<std::any> slots_;  // one per validated_.extras entry
   // Read by plan() for commit().

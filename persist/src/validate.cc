@@ -61,7 +61,7 @@ class Checker {
   std::vector<std::string> problems;
   bool hit_limit = false;
   TaskletIds& tasklet_ids() noexcept { return tasklet_index_; }
-  std::vector<ChannelWait>& waits() noexcept { return waits_; }
+  detail::BulkVector<ChannelWait>& waits() noexcept { return waits_; }
   // Whether every channel's waiters are listed in increasing tasklet position.
   bool waiters_in_tasklet_order() const noexcept { return in_tasklet_order_; }
   // Where to copy the records read (thaw), or null.
@@ -456,7 +456,7 @@ class Checker {
   std::uint32_t value_type_count_ = 0;
   std::vector<std::uint32_t> field_counts_;  // per frame type
   TaskletIds tasklet_index_;  // id -> list index
-  std::vector<ChannelWait> waits_;                                  // per tasklet
+  detail::BulkVector<ChannelWait> waits_;                           // per tasklet
   std::uint64_t archive_sum_ = 0;
   bool in_tasklet_order_ = true;
 };

@@ -9,6 +9,7 @@
 // fed 0, 1, 4, 9, 16; receiver k must get the k-th value.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -117,6 +118,52 @@ TEST(ThawOrder, ChannelsInterleavedInTheTaskletListKeepTheirOrders) {
   EXPECT_NE(got.find("in: r0 r1 r2 r3 r4 | "), std::string::npos) << got;
   EXPECT_NE(got.find("other: o0 o1 o2 o3 o4 | "), std::string::npos) << got;
   EXPECT_NE(got.find("r0=0 r1=1 r2=4 r3=9 r4=16 o0=0 o1=1 o2=4 o3=9 o4=16 "), std::string::npos) << got;
+}
+
+TEST(ThawOrder, ALargeSchedulerKeepsEveryQueueAndResult) {
+  // Large enough that thaw's per-tasklet arrays exceed 1 MiB (mapped memory,
+  // bulk_memory.h): 100,000 receivers on 10 channels.
+  constexpr int kChannels = 10, kPerChannel = 10000;
+  std::vector<std::unique_ptr<Channel<std::int64_t>>> channels;
+  for (int c = 0; c < kChannels; ++c) {
+    channels.push_back(std::make_unique<Channel<std::int64_t>>(ChannelOptions{.name = "c" + std::to_string(c)}));
+  }
+  std::vector<std::vector<std::uint64_t>> queues(kChannels);  // tasklet ids, queue order
+  Snapshot snap;
+  {
+    Scheduler s;
+    for (int i = 0; i < kChannels * kPerChannel; ++i) s.spawn(WeightedSum{.in = channels[i % kChannels].get(), .n = 1});
+    s.run_until([&] { return s.blocked_count() == kChannels * kPerChannel; });
+    for (int c = 0; c < kChannels; ++c) {
+      for (Tasklet* t : channels[c]->plain_waiters()) queues[c].push_back(t->id());
+    }
+    snap = persist::freeze(s);
+  }
+  std::string got = run_in_child([&] {
+    Scheduler s2;
+    persist::Thawed restored = persist::thaw(snap, s2);
+    std::vector<std::vector<Tasklet*>> waiting;
+    for (const auto& ch : restored.channels()) {
+      auto* c = static_cast<Channel<std::int64_t>*>(ch.get());
+      const int index = std::stoi(c->name().substr(1));
+      std::vector<Tasklet*> queue = c->plain_waiters();
+      if (queue.size() != queues[index].size()) return c->name() + ": " + std::to_string(queue.size()) + " waiters";
+      for (std::size_t k = 0; k < queue.size(); ++k) {
+        if (queue[k]->id() != queues[index][k]) return c->name() + ": waiter " + std::to_string(k) + " out of order";
+      }
+      waiting.push_back(queue);
+      s2.spawn(Squares{.out = c, .n = kPerChannel});
+    }
+    s2.run();
+    for (const std::vector<Tasklet*>& queue : waiting) {
+      for (std::size_t k = 0; k < queue.size(); ++k) {
+        const auto want = static_cast<std::int64_t>(k * k);
+        if (queue[k]->result<std::int64_t>() != want) return "waiter " + std::to_string(k) + " got another value";
+      }
+    }
+    return std::string("ok");
+  });
+  EXPECT_EQ(got, "ok");
 }
 
 }  // namespace
