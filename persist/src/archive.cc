@@ -23,6 +23,11 @@ void IArchive::too_many(const char* what, unsigned long long n) const {
                         " bytes left in the archive");
 }
 
+void IArchive::ended_early() {
+  boost::serialization::throw_exception(
+      boost::archive::archive_exception(boost::archive::archive_exception::input_stream_error));
+}
+
 void IArchive::load_override(boost::serialization::collection_size_type& t) {
   Base::load_override(t);
   if (static_cast<std::size_t>(t) > remaining()) too_many("collection count", static_cast<std::size_t>(t));
@@ -30,24 +35,24 @@ void IArchive::load_override(boost::serialization::collection_size_type& t) {
 
 void IArchive::load(std::string& s) {
   std::size_t n = 0;
-  Base::load(n);
+  load(n);
   if (n > remaining()) too_many("string length", n);
   s.resize(n);
-  if (n > 0) load_binary(s.data(), n);
+  read(s.data(), n);
 }
 
 void IArchive::load(std::wstring& s) {
   std::size_t n = 0;
-  Base::load(n);
+  load(n);
   if (n > remaining() / sizeof(wchar_t)) too_many("wide string length", n);
   s.resize(n);
-  if (n > 0) load_binary(s.data(), n * sizeof(wchar_t));
+  read(s.data(), n * sizeof(wchar_t));
 }
 
 void IArchive::load(bool& b) {
   static_assert(sizeof(bool) == 1, "the archive stores a bool in one byte");
   unsigned char byte = 0;
-  load_binary(&byte, 1);
+  read(&byte, 1);
   if (byte > 1) {
     throw SnapshotCorrupt(std::string(kArchiveErrorPrefix) + "a bool holds the byte " + std::to_string(byte) +
                           " (only 0 and 1 are bools)");

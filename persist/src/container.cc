@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -20,6 +19,7 @@
 #include <limits>
 #include <utility>
 
+#include "checksum.h"
 #include "stasis/error.h"
 
 namespace stasis::persist {
@@ -71,16 +71,7 @@ std::string render_magic(std::string_view bytes) {
 
 // XXH3-64 of header bytes [0, 32), [40, header_bytes), then the payload.
 std::uint64_t container_checksum(std::string_view header, std::string_view payload) {
-  struct StateDeleter {
-    void operator()(XXH3_state_t* s) const noexcept { XXH3_freeState(s); }
-  };
-  std::unique_ptr<XXH3_state_t, StateDeleter> state(XXH3_createState());
-  if (!state) throw std::bad_alloc();
-  XXH3_64bits_reset(state.get());
-  XXH3_64bits_update(state.get(), header.data(), kOffChecksum);
-  XXH3_64bits_update(state.get(), header.data() + kOffAfterChecksum, header.size() - kOffAfterChecksum);
-  XXH3_64bits_update(state.get(), payload.data(), payload.size());
-  return XXH3_64bits_digest(state.get());
+  return detail::xxh3_64({header.substr(0, kOffChecksum), header.substr(kOffAfterChecksum), payload});
 }
 
 struct CCtxDeleter {

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bulk_memory.h"
 #include "stasis/schema/snapshot.capnp.h"
 
 namespace stasis::persist {
@@ -24,7 +25,8 @@ namespace stasis::persist {
 // million in a large snapshot). The array is a window of 2 * span + 1 entries
 // centred on the first id, span = 2n + 1024 for n tasklets: ids whose spread is
 // below span all fit in it. An id outside the window moves everything to the hash
-// map. The window comes from calloc: only the pages its ids touch are used.
+// map. The window is zero-filled memory from bulk_zeroed (bulk_memory.h): mapped
+// pages, of which only those its ids touch are used.
 class TaskletIds {
  public:
   void init(std::size_t n) { span_ = 2 * static_cast<std::uint64_t>(n) + 1024; }
@@ -59,13 +61,21 @@ class TaskletIds {
 
  private:
   struct Free {
-    void operator()(std::uint32_t* p) const noexcept { std::free(p); }
+    Free() noexcept : bytes(0) {}
+    explicit Free(std::size_t b) noexcept : bytes(b) {}
+    std::size_t bytes;
+    void operator()(std::uint32_t* p) const noexcept { detail::bulk_free_zeroed(p, bytes); }
   };
 
   void open_window(std::uint64_t first) {
     base_ = first >= span_ ? first - span_ : 0;
     window_ = std::min<std::uint64_t>(2 * span_ + 1, ~std::uint64_t{0} - base_);
-    dense_.reset(static_cast<std::uint32_t*>(std::calloc(window_, sizeof(std::uint32_t))));
+    if (window_ > ~std::size_t{0} / sizeof(std::uint32_t)) {
+      sparse_mode_ = true;
+      return;
+    }
+    const std::size_t bytes = static_cast<std::size_t>(window_) * sizeof(std::uint32_t);
+    dense_ = std::unique_ptr<std::uint32_t[], Free>(static_cast<std::uint32_t*>(detail::bulk_zeroed(bytes)), Free(bytes));
     if (!dense_) sparse_mode_ = true;  // no room for the window: the map it is
   }
   void to_sparse() {
@@ -114,16 +124,33 @@ struct ValidatedExtra {
 };
 
 
+// The channel wait of one tasklet, as validated: which channel (an index in
+// range) and which direction. Every tasklet with a channel wait is named exactly
+// once among that channel's waiters, in the same direction.
+struct ValidatedWait {
+  enum Kind : std::uint8_t { kNoChannel, kSend, kReceive } kind = kNoChannel;
+  std::uint32_t channel = ~std::uint32_t{0};
+  std::uint64_t named_by = ~std::uint64_t{0};  // (channel << 32 | waiter) that named it (validator's use)
+};
+
+// The large arrays (one entry per tasklet, frame or waiter) are BulkVectors
+// (bulk_memory.h).
 struct Validated {
   TaskletIds ids;
-  std::vector<ValidatedTasklet> tasklets;  // one per tasklet, in list order
-  std::vector<ValidatedFrame> frames;      // every tasklet's, innermost first
+  detail::BulkVector<ValidatedTasklet> tasklets;  // one per tasklet, in list order
+  detail::BulkVector<ValidatedFrame> frames;      // every tasklet's, innermost first
   std::vector<ValidatedExtra> extras;      // in tasklet order
   // Channel waiters, channel by channel in queue order: tasklet position << 1 |
   // sending (4 bytes each: there may be a million). waiter_ends[c]: the end of
   // channel c's waiters.
-  std::vector<std::uint32_t> waiters;
+  detail::BulkVector<std::uint32_t> waiters;
   std::vector<std::uint32_t> waiter_ends;
+  // Per tasklet, in list order: its channel wait (kNoChannel for none).
+  detail::BulkVector<ValidatedWait> waits;
+  // Every channel lists its waiters in increasing tasklet position: then parking
+  // the tasklets on their channels in list order (from `waits`) gives each
+  // channel exactly the queue order of `waiters`.
+  bool waiters_in_tasklet_order = true;
 };
 
 // validate_snapshot(snapshot, source_name), handing out what it read: after it

@@ -3,7 +3,10 @@
 // All-or-nothing: everything is decoded, type-checked and built off to the side
 // first (frames, channels, values); only when nothing can fail any more are the
 // tasklets created and put in the scheduler's queues, wait queues and timers.
-// The archive is read in the order freeze.cc wrote it.
+// The archive is read in the order freeze.cc wrote it. Channel wait queues are
+// rebuilt in each channel's recorded order: when every channel lists its waiters
+// in tasklet-list order (what freeze(scheduler) writes), each tasklet is parked as
+// it is created; otherwise in a second pass, channel by channel.
 #include <capnp/message.h>
 
 #include <algorithm>
@@ -211,8 +214,8 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   // Reads every tasklet's frames and slot from the archive, by the records the
   // validator copied (no second read of the message).
   void load_tasklets() {
-    const std::vector<persist::ValidatedTasklet>& tasklets = validated_.tasklets;
-    const std::vector<persist::ValidatedFrame>& frames = validated_.frames;
+    const auto& tasklets = validated_.tasklets;
+    const auto& frames = validated_.frames;
     frames_.reserve(frames.size());
     slots_.resize(validated_.extras.size());
     std::size_t extra = 0;
@@ -396,6 +399,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     out.ids_kept_ = keep_ids;  // then the tasklets' ids are the snapshot ids
     if (!keep_ids) out.snapshot_ids_.reserve(count);
     auto now = Scheduler::Clock::now();
+    const bool park_as_created = validated_.waiters_in_tasklet_order;
     std::size_t next_frame = 0, next_extra = 0;
     for (unsigned i = 0; i < count; ++i) {
       const persist::ValidatedTasklet& rec = validated_.tasklets[i];
@@ -446,21 +450,26 @@ class PersistAccess::Thawer final : public persist::FrameReader {
             t->wait_ = WaitKind::kSleep;
             s_.blocked_.push_back(t);
           }
-          break;  // channel waits: below, in each channel's queue order
+          // Channel waits: here if every channel lists its waiters in tasklet
+          // order (parking now, while the tasklet is in cache, gives the same
+          // queues), else below, channel by channel in queue order.
+          if (park_as_created) {
+            const persist::ValidatedWait& w = validated_.waits[i];
+            if (w.kind != persist::ValidatedWait::kNoChannel) park(t, w.channel, w.kind == persist::ValidatedWait::kSend);
+          }
+          break;
       }
     }
-    std::uint32_t begin = 0;
-    for (std::uint32_t c = 0; c < validated_.waiter_ends.size(); ++c) {
-      const std::uint32_t end = validated_.waiter_ends[c];
-      for (std::uint32_t k = begin; k < end; ++k) {
-        const std::uint32_t w = validated_.waiters[k];
-        const bool sending = w & 1;
-        Tasklet* t = out.tasklets_[w >> 1].get();
-        channel_ptrs_[c]->park(&t->waiter_, sending);
-        t->wait_ = sending ? WaitKind::kSend : WaitKind::kReceive;
-        ++s_.channel_blocked_;
+    if (!park_as_created) {
+      std::uint32_t begin = 0;
+      for (std::uint32_t c = 0; c < validated_.waiter_ends.size(); ++c) {
+        const std::uint32_t end = validated_.waiter_ends[c];
+        for (std::uint32_t k = begin; k < end; ++k) {
+          const std::uint32_t w = validated_.waiters[k];
+          park(out.tasklets_[w >> 1].get(), c, (w & 1) != 0);
+        }
+        begin = end;
       }
-      begin = end;
     }
     if (native_count_) {
       std::unordered_map<std::uint64_t, Tasklet*> by_id;
@@ -476,6 +485,13 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       if (ch) out.channels_.push_back(std::move(ch));
     }
     return out;
+  }
+
+  // Appends tasklet t (blocked) to channel `channel`'s wait queue.
+  void park(Tasklet* t, std::uint32_t channel, bool sending) {
+    channel_ptrs_[channel]->park(&t->waiter_, sending);
+    t->wait_ = sending ? WaitKind::kSend : WaitKind::kReceive;
+    ++s_.channel_blocked_;
   }
 
   Scheduler& s_;
@@ -498,7 +514,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   std::vector<const ValueCodec*> channel_codecs_;
   // Every tasklet's frames, innermost first, tasklet after tasklet; owned until
   // commit hands each chain to its tasklet (validated_.tasklets says how many each has).
-  std::vector<FrameBase*> frames_;
+  persist::detail::BulkVector<FrameBase*> frames_;
   persist::Validated validated_;  // what the validator read: tasklets, frames, waiters
   std::vector<std::any> slots_;  // one per validated_.extras entry
   // Read by plan() for commit().

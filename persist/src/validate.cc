@@ -52,11 +52,7 @@ const char* state_name(Tasklet::State s) {
 }
 
 // The channel wait of one tasklet, for matching against channel waiter lists.
-struct ChannelWait {
-  enum Kind : std::uint8_t { kNoChannel, kSend, kReceive } kind = kNoChannel;
-  std::uint32_t channel = kNone32;
-  std::uint64_t named_by = ~std::uint64_t{0};  // (channel << 32 | waiter) that named it
-};
+using ChannelWait = ValidatedWait;
 
 class Checker {
  public:
@@ -65,6 +61,9 @@ class Checker {
   std::vector<std::string> problems;
   bool hit_limit = false;
   TaskletIds& tasklet_ids() noexcept { return tasklet_index_; }
+  detail::BulkVector<ChannelWait>& waits() noexcept { return waits_; }
+  // Whether every channel's waiters are listed in increasing tasklet position.
+  bool waiters_in_tasklet_order() const noexcept { return in_tasklet_order_; }
   // Where to copy the records read (thaw), or null.
   Validated* record = nullptr;
 
@@ -409,6 +408,7 @@ class Checker {
   void check_waiters(Channel::Reader ch, std::uint32_t c, std::size_t buffered, Path&& path) {
     auto waiters = ch.getWaiters();
     std::int64_t senders = 0, receivers = 0;
+    std::int64_t previous_position = -1;
     for (std::uint32_t k = 0; k < waiters.size(); ++k) {
       auto w = waiters[k];
       auto wpath = [&] { return path() + "." + item("waiters", k); };
@@ -427,6 +427,8 @@ class Checker {
         continue;
       }
       wait.named_by = (std::uint64_t{c} << 32) | k;
+      if (static_cast<std::int64_t>(ti) <= previous_position) in_tasklet_order_ = false;
+      previous_position = ti;
       if (record) record->waiters.push_back(ti << 1 | (sending ? 1u : 0u));
       if (wait.kind == ChannelWait::kNoChannel) {
         report(wpath() + " names " + who() + ", which does not wait on a channel");
@@ -454,8 +456,9 @@ class Checker {
   std::uint32_t value_type_count_ = 0;
   std::vector<std::uint32_t> field_counts_;  // per frame type
   TaskletIds tasklet_index_;  // id -> list index
-  std::vector<ChannelWait> waits_;                                  // per tasklet
+  detail::BulkVector<ChannelWait> waits_;                           // per tasklet
   std::uint64_t archive_sum_ = 0;
+  bool in_tasklet_order_ = true;
 };
 
 // Runs the checker; a Cap'n Proto failure on the way becomes one more problem.
@@ -488,6 +491,8 @@ void validate_snapshot(Snapshot::Reader snapshot, std::string_view source_name, 
   }
   if (!checker.problems.empty()) throw SnapshotCorrupt(std::string(source_name) + ": " + checker.problems.front());
   out.ids = std::move(checker.tasklet_ids());
+  out.waits = std::move(checker.waits());
+  out.waiters_in_tasklet_order = checker.waiters_in_tasklet_order();
 }
 
 std::vector<std::string> check_snapshot(Snapshot::Reader snapshot, std::size_t max_problems) {

@@ -28,12 +28,15 @@
 // call alone.
 //
 // Counters: ns_per_tasklet (timed CPU time / (iterations * N)), wall_ns_per_tasklet
-// (the same with the steady clock, for context), bytes_per_tasklet (snapshot file or
+// (the same with the steady clock, for context), page_faults_per_tasklet (minor
+// page faults of the thread during the timed call, getrusage RUSAGE_THREAD, per
+// tasklet: the cost of touching fresh memory), bytes_per_tasklet (snapshot file or
 // baseline archive bytes / N); on the stasis side also message_bytes_per_tasklet
 // (the uncompressed Cap'n Proto message) and archive_bytes_per_tasklet (its
 // Boost archive part); on the baseline side zstd_bytes_per_tasklet (the baseline
 // archive compressed with zstd level 3, untimed, for comparison).
 // ratios.py compares stasis/none with boost_archive (goal: within 1.5x).
+#include <sys/resource.h>
 #include <time.h>
 #include <zstd.h>
 
@@ -145,18 +148,29 @@ class ViewSource : public stasis::persist::SpanSource {
   explicit ViewSource(const std::string& bytes) : SpanSource(bytes) {}
 };
 
-// Times one call: CPU time of this thread and wall time, in nanoseconds.
+// Times one call: CPU time of this thread and wall time, in nanoseconds, and
+// counts the page faults the thread took meanwhile (minor faults: first touches
+// of fresh memory; their kernel time is part of the CPU time).
 class Timer {
  public:
-  Timer() : cpu0_(cpu_ns()), wall0_(std::chrono::steady_clock::now()) {}
+  Timer() : faults0_(minor_faults()), cpu0_(cpu_ns()), wall0_(std::chrono::steady_clock::now()) {}
   void stop() {
     cpu_ = cpu_ns() - cpu0_;
     wall_ = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - wall0_).count();
+    faults_ = minor_faults() - faults0_;
   }
   double cpu() const { return cpu_; }
   double wall() const { return wall_; }
+  double faults() const { return faults_; }
 
  private:
+  static double minor_faults() {
+    rusage u{};
+    getrusage(RUSAGE_THREAD, &u);
+    return static_cast<double>(u.ru_minflt);
+  }
+  double faults0_;
+  double faults_ = 0;
   static double cpu_ns() {
     timespec ts{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -169,16 +183,18 @@ class Timer {
 
 // Accumulates timed calls and reports the per-tasklet counters.
 struct Totals {
-  double cpu_ns = 0, wall_ns = 0;
+  double cpu_ns = 0, wall_ns = 0, faults = 0;
   void add(benchmark::State& state, const Timer& t) {
     cpu_ns += t.cpu();
     wall_ns += t.wall();
+    faults += t.faults();
     state.SetIterationTime(t.cpu() * 1e-9);
   }
   void report(benchmark::State& state, std::int64_t n, double bytes) const {
     const double items = static_cast<double>(n) * static_cast<double>(state.iterations());
     state.counters["ns_per_tasklet"] = cpu_ns / items;
     state.counters["wall_ns_per_tasklet"] = wall_ns / items;
+    state.counters["page_faults_per_tasklet"] = faults / items;
     state.counters["bytes_per_tasklet"] = bytes / static_cast<double>(n);
     state.SetItemsProcessed(static_cast<std::int64_t>(items));
   }

@@ -14,13 +14,16 @@
 #define STASIS_PERSIST_ARCHIVE_H_
 
 #include <cstddef>
+#include <cstring>
 #include <streambuf>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <boost/archive/binary_iarchive_impl.hpp>
 #include <boost/archive/binary_oarchive.hpp>
 #include <boost/archive/detail/register_archive.hpp>
+#include <boost/serialization/array_wrapper.hpp>
 #include <boost/serialization/collection_size_type.hpp>
 #include <boost/serialization/item_version_type.hpp>
 
@@ -55,6 +58,14 @@ class SpanSource : public std::streambuf {
   // Bytes consumed so far / left.
   std::size_t consumed() const noexcept { return static_cast<std::size_t>(gptr() - eback()); }
   std::size_t remaining() const noexcept { return static_cast<std::size_t>(egptr() - gptr()); }
+  // Copies the next n bytes to dst and consumes them; false (nothing consumed) if
+  // fewer than n are left. The input archive's fast path: no virtual call.
+  bool take(void* dst, std::size_t n) noexcept {
+    if (n > remaining()) return false;
+    if (n > 0) std::memcpy(dst, gptr(), n);
+    setg(eback(), gptr() + n, egptr());
+    return true;
+  }
 };
 
 // Every SnapshotCorrupt the input archive throws starts with this; the thawer adds
@@ -88,9 +99,24 @@ class IArchive : public boost::archive::binary_iarchive_impl<IArchive, char, std
   // which Boost writes as nothing: their count is bounded by the same rule to keep
   // the work linear in the input).
   void load_override(boost::serialization::collection_size_type& t);
+  // Arithmetic values and arrays of them are read straight from the source
+  // (SpanSource::take) instead of through std::streambuf::sgetn: the same bytes,
+  // the same archive_exception when the input ends early.
   template <class T>
   void load(T& t) {
-    Base::load(t);
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      read(&t, sizeof(T));
+    } else {
+      Base::load(t);
+    }
+  }
+  template <class T>
+  void load_array(boost::serialization::array_wrapper<T>& a, unsigned int version) {
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      read(a.address(), a.count() * sizeof(T));
+    } else {
+      Base::load_array(a, version);
+    }
   }
   void load(std::string& s);
   void load(std::wstring& s);
@@ -105,6 +131,12 @@ class IArchive : public boost::archive::binary_iarchive_impl<IArchive, char, std
   friend class boost::archive::load_access;
 
   [[noreturn]] void too_many(const char* what, unsigned long long n) const;
+  // Reads exactly n bytes or throws archive_exception(input_stream_error), as
+  // Boost's load_binary does.
+  void read(void* dst, std::size_t n) {
+    if (!source_.take(dst, n)) ended_early();
+  }
+  [[noreturn]] static void ended_early();
 
   SpanSource& source_;
 };
