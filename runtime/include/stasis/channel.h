@@ -205,8 +205,11 @@ class Channel : public ChannelBase {
   // waits at the back of its level.
   void send(T value) {
     Tasklet* a = current_actor();
-    if (a && a->native()) [[unlikely]] return send_native(a, value);
-    send_op_alone(a, value, /*may_block=*/false);
+    if (a && a->native()) [[unlikely]] {
+      if (send_op(a, std::move(value), true) != OpResult::kDone) detail::native_suspend(*a);
+      return;
+    }
+    send_op(a, std::move(value), /*may_block=*/false);
   }
   T receive() {
     T v{};
@@ -332,36 +335,19 @@ class Channel : public ChannelBase {
     Scheduler* s = Scheduler::current_or_null();
     return s ? s->current_tasklet() : nullptr;
   }
-  // The plain calls run the operation out of line (send_op_alone,
-  // receive_op_alone): inlined, its registers would be saved by the caller's
-  // frame, which a native tasklet parked in the call keeps on its stack (and a
-  // sliced one keeps in its heap slice, the whole of its parked cost).
   void receive_into(T& dest, bool* ok) {
     Tasklet* a = current_actor();
-    if (a && a->native()) [[unlikely]] return receive_native(a, dest, ok);
-    receive_op_alone(a, dest, ok, /*may_block=*/false);
-  }
-  [[gnu::noinline]] OpResult send_op_alone(Tasklet* a, T& value, bool may_block) {
-    return send_op(a, std::move(value), may_block);
-  }
-  [[gnu::noinline]] OpResult receive_op_alone(Tasklet* a, T& dest, bool* ok, bool may_block) {
-    return receive_op(a, dest, ok, may_block);
-  }
-  // The blocking calls of native tasklets, in frames of their own: the frame that
-  // suspends keeps only what it needs after the switch.
-  [[gnu::noinline]] void send_native(Tasklet* a, T& value) {
-    if (send_op_alone(a, value, true) != OpResult::kDone) detail::native_suspend(*a);  // a tail call
-  }
-  [[gnu::noinline]] void receive_native(Tasklet* a, T& dest, bool* ok) {
-    OpResult r = receive_op_alone(a, dest, ok, true);
-    if (r == OpResult::kDone) return;
-    detail::native_suspend(*a);
-    if (r == OpResult::kBlocked) take_handed_value(a, dest);  // a sender left it in this tasklet's slot
-  }
-  // Out of line, so that receive_native keeps no locals across the switch.
-  [[gnu::noinline]] static void take_handed_value(Tasklet* a, T& dest) {
-    dest = std::move(*std::any_cast<T>(&a->slot_));
-    a->slot_.reset();
+    if (a && a->native()) [[unlikely]] {
+      OpResult r = receive_op(a, dest, ok, true);
+      if (r == OpResult::kDone) return;
+      detail::native_suspend(*a);
+      if (r == OpResult::kBlocked) {  // a sender handed the value to this tasklet's slot
+        dest = std::move(*std::any_cast<T>(&a->slot_));
+        a->slot_.reset();
+      }
+      return;
+    }
+    receive_op(a, dest, ok, false);
   }
   template <class U>
   static void stash(Tasklet* self, U&& value) {
