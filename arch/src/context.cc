@@ -65,14 +65,6 @@ void make_context(Context& ctx, char* low, std::size_t size, EntryFn entry) {
   ctx.fctx = fc::make_fcontext(low + size, size, &trampoline);
 }
 
-void forget_stack_poison(const Context& ctx) noexcept {
-#if STASIS_ARCH_ASAN
-  if (ctx.stack_low) __asan_unpoison_memory_region(ctx.stack_low, ctx.stack_size);
-#else
-  (void)ctx;
-#endif
-}
-
 void exit_context(Context& self, Context& to) {
   Hop hop{&self, &to};
   detail::start_switch(nullptr, to);  // null: ASan may free this context's fake stack

@@ -108,7 +108,10 @@ void make_owner(NativeThread& nt, NativeFrameBase* f) {
 
 // The switcher's life: each time a sliced frame switches to it, it saves that
 // frame's stack (the region's owner), restores `switch_in`'s and runs it.
-[[noreturn]] void run_switcher(NativeThread& nt) {
+// Noinline and cold: native_entry starts every context, and inlined here this
+// loop's locals and saved registers would sit in native_entry's frame, under
+// every parked tasklet's stack.
+[[noreturn, gnu::noinline, gnu::cold]] void run_switcher(NativeThread& nt) {
   for (;;) {
     NativeFrameBase* in = std::exchange(nt.switch_in, nullptr);
     make_owner(nt, in);
@@ -116,15 +119,28 @@ void make_owner(NativeThread& nt, NativeFrameBase* f) {
   }
 }
 
+// Keeps the exception that escaped f's callable as the tasklet's failure.
+// Noinline and cold, so that the exception_ptr temporary lives in this frame,
+// not in native_entry's (which lies under every parked tasklet's stack).
+[[gnu::noinline, gnu::cold]] void keep_escaped_exception(NativeFrameBase* f) noexcept {
+  NativeAccess::exc(*f->tasklet) = std::current_exception();
+}
+
+// The bottom frame of every native tasklet's stack, and so part of every parked
+// sliced tasklet's slice: it keeps nothing across the callable (16 bytes on
+// x86_64: the return address and alignment). Whatever needs more (the switcher,
+// a caught exception, the end) is in a function of its own, and the frame is
+// found again as the running one (the callable returns, or throws, on f).
 void native_entry(arch::Context* self, arch::Context* /*from*/) {
-  if (self == &tls_native->switcher) run_switcher(*tls_native);
+  if (self == &tls_native->switcher) [[unlikely]] run_switcher(*tls_native);
   NativeFrameBase* f = frame_of(self);
   arrive(*tls_native, f);
   try {
     f->callable_ops->invoke(f, *f->tasklet);
   } catch (...) {
-    NativeAccess::exc(*f->tasklet) = std::current_exception();
+    keep_escaped_exception(tls_native->running);
   }
+  f = tls_native->running;
   // Before the call: AddressSanitizer checks the stack at every call of a
   // [[noreturn]] function, and the frames the callable left must not fail it.
   arch::forget_stack_poison(f->ctx);
@@ -352,19 +368,32 @@ TaskletRef spawn_native_frame(Scheduler& s, NativeFrameBase* f, NativeOptions op
 
 void set_native_result(Tasklet& t, std::any value) { NativeAccess::slot(t) = std::move(value); }
 
+namespace {
+
+// Raises t's pending exception. Noinline and cold: the exception_ptr passed to
+// std::rethrow_exception is a temporary in memory, which inlined would sit in
+// switch_out's frame, under every parked sliced tasklet's stack.
+[[noreturn, gnu::noinline, gnu::cold]] void rethrow_pending(Tasklet& t) {
+  std::rethrow_exception(std::exchange(NativeAccess::exc(t), nullptr));
+}
+
+}  // namespace
+
 void take_pending_exception(Tasklet& t) {
-  if (std::exception_ptr& e = NativeAccess::exc(t)) [[unlikely]] std::rethrow_exception(std::exchange(e, nullptr));
+  if (NativeAccess::exc(t)) [[unlikely]] rethrow_pending(t);
 }
 
 namespace {
 
 // The last step of native_suspend, in a frame of its own so that native_suspend
 // can tail-call it: a parked sliced tasklet's slice then holds this small frame
-// instead of native_suspend's (the slice is what a parked tasklet costs).
-// It keeps as little as it can in callee-saved registers (each one is 8 bytes of
-// every parked slice): the thread state is read again after the switch.
+// instead of native_suspend's (the slice is what a parked tasklet costs). Its
+// frame is the return address, `f` in one saved register and the switch's Hop
+// (32 bytes on x86_64): the thread state is read again after the switch, the
+// rare paths are calls to cold functions, and a native frame was entered by a
+// switch, so the switch needs no call before the jump (SelfKind::kEntered).
 [[gnu::noinline]] void switch_out(NativeFrameBase* f, arch::Context& to) {
-  arch::switch_context(f->ctx, to);
+  arch::switch_context(f->ctx, to, arch::SelfKind::kEntered);
   arrive(*tls_native, f);
   take_pending_exception(*f->tasklet);
 }

@@ -32,6 +32,7 @@
 #endif
 #endif
 #if STASIS_ARCH_ASAN
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -60,18 +61,27 @@ inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 31;
 // it is kept once, not in every context, and another one is a std::logic_error.
 void make_context(Context& ctx, char* low, std::size_t size, EntryFn entry);
 
+// What a switch may assume of the context it suspends. kEntered: `self` was
+// itself entered by a switch (a made context, never a thread's own stack), so the
+// thread's exception state is known already (every arrival loads it) and the
+// switch makes no call before the jump. Its caller's frame stays under a parked
+// stack (a sliced tasklet's slice holds it), and that call would need one more
+// spilled register there.
+enum class SelfKind : bool { kAny, kEntered };
+
 // Suspends `self` (the running context) and runs `to`. Returns when another
 // context switches back to `self`; returns that context (its fctx recorded).
 // Inline: every tasklet switch runs it, and each call level it adds is one more
 // mispredicted return after the stack changed under the return predictor.
-inline Context* switch_context(Context& self, Context& to);
+inline Context* switch_context(Context& self, Context& to, SelfKind kind = SelfKind::kAny);
 
 // Under AddressSanitizer: clears the poison of every frame on ctx's stack. A
 // context about to exit calls it, because the frames it leaves behind never
 // return to unpoison themselves, and the next context on the same memory (a
 // pooled stack, the shared region) must not inherit their redzones. No-op
-// otherwise.
-void forget_stack_poison(const Context& ctx) noexcept;
+// otherwise (inline, so that it costs its caller no call: the caller is a
+// tasklet's bottom frame, whose saved registers sit under every parked stack).
+inline void forget_stack_poison(const Context& ctx) noexcept;
 
 // Leaves `self` for good (its stack may be freed by whoever runs next) and runs `to`.
 [[noreturn]] void exit_context(Context& self, Context& to);
@@ -97,6 +107,12 @@ inline thread_local EhGlobals* tls_eh = nullptr;
 inline EhGlobals* eh_globals() noexcept {
   EhGlobals* g = tls_eh;
   if (!g) [[unlikely]] g = load_eh_globals();
+  return g;
+}
+// After any arrival in a context (trampoline or switch_context) tls_eh is set.
+inline EhGlobals* eh_globals_loaded() noexcept {
+  EhGlobals* g = tls_eh;
+  if (!g) __builtin_unreachable();
   return g;
 }
 
@@ -127,8 +143,18 @@ inline void finish_switch(void* fake_stack, Context* from) noexcept {
 
 }  // namespace detail
 
-inline Context* switch_context(Context& self, Context& to) {
-  detail::EhGlobals* g = detail::eh_globals();
+inline void forget_stack_poison(const Context& ctx) noexcept {
+#if STASIS_ARCH_ASAN
+  if (ctx.stack_low) __asan_unpoison_memory_region(ctx.stack_low, ctx.stack_size);
+#else
+  (void)ctx;
+#endif
+}
+
+// Not split into helpers: the stack walk names a suspended frame by the call the
+// outermost inlined function replaced, which a nested inline call here hides.
+inline Context* switch_context(Context& self, Context& to, SelfKind kind) {
+  detail::EhGlobals* g = kind == SelfKind::kEntered ? detail::eh_globals_loaded() : detail::eh_globals();
   self.eh_caught = g->caught;
   self.eh_uncaught = g->uncaught;
   g = nullptr;  // (unoptimized builds:) a parked stack keeps no pointer into thread-local storage
@@ -144,9 +170,9 @@ inline Context* switch_context(Context& self, Context& to) {
   sent->to = nullptr;
   from->fctx = t.fctx;
   detail::finish_switch(self.asan_fake_stack, from);
-  g = detail::eh_globals();  // read again rather than kept in a callee-saved register: a
-  g->caught = self.eh_caught;  // parked sliced tasklet's slice holds every saved register
-  g->uncaught = self.eh_uncaught;
+  g = detail::eh_globals_loaded();  // set by whoever ran here last; read again rather than kept
+  g->caught = self.eh_caught;       // in a callee-saved register: a parked sliced tasklet's slice
+  g->uncaught = self.eh_uncaught;   // holds every saved register
   return from;
 }
 
