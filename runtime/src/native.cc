@@ -392,10 +392,37 @@ namespace {
 // (32 bytes on x86_64): the thread state is read again after the switch, the
 // rare paths are calls to cold functions, and a native frame was entered by a
 // switch, so the switch needs no call before the jump (SelfKind::kEntered).
-[[gnu::noinline]] void switch_out(NativeFrameBase* f, arch::Context& to) {
+[[gnu::always_inline]] inline void switch_out_inline(NativeFrameBase* f, arch::Context& to) {
   arch::switch_context(f->ctx, to, arch::SelfKind::kEntered);
   arrive(*tls_native, f);
   take_pending_exception(*f->tasklet);
+}
+[[gnu::noinline]] void switch_out(NativeFrameBase* f, arch::Context& to) { switch_out_inline(f, to); }
+
+// switch_out for switch_to: also takes the value whoever switched back brought.
+// Returns it (not by a caller after the switch) so that switch_to tail-calls it:
+// one return fewer after the stack changed under the return predictor, and no
+// switch_to frame under the parked stack.
+[[gnu::noinline]] std::any switch_out_for_value(NativeFrameBase* f, arch::Context& to) {
+  switch_out_inline(f, to);
+  std::any& slot = NativeAccess::slot(*f->tasklet);
+  if (!slot.has_value()) return {};
+  return std::exchange(slot, std::any());
+}
+
+// Switches from the running frame f (run by the loop) straight to g, which the
+// loop's bookkeeping already made the running tasklet, through `out` (a
+// switch_out). Returns what `out` returns when something switches back to f.
+template <auto out>
+[[gnu::always_inline]] inline auto switch_directly(NativeThread& nt, NativeFrameBase* f, NativeFrameBase* g) {
+  g->resumer = nullptr;
+  g->started = true;
+  if (f->sliced() && g->sliced()) {  // only a context off the region can do the copies
+    nt.switch_in = g;
+    return out(f, nt.switcher);
+  }
+  if (g->sliced()) make_owner(nt, g);
+  return out(f, g->ctx);
 }
 
 }  // namespace
@@ -412,15 +439,7 @@ void native_suspend(Tasklet& t) {
     Scheduler& s = *tls_scheduler;
     if (Tasklet* n = NativeAccess::take_direct_successor(s, t)) {
       if (n == &t) return take_pending_exception(t);  // it yielded and is next again
-      auto* g = static_cast<NativeFrameBase*>(NativeAccess::top(*n));
-      g->resumer = nullptr;
-      g->started = true;
-      if (f->sliced() && g->sliced()) {  // only a context off the region can do the copies
-        nt.switch_in = g;
-        return switch_out(f, nt.switcher);
-      }
-      if (g->sliced()) make_owner(nt, g);
-      return switch_out(f, g->ctx);  // returns when something switches back to t
+      return switch_directly<switch_out>(nt, f, static_cast<NativeFrameBase*>(NativeAccess::top(*n)));
     }
   }
   NativeFrameBase* r = f->resumer;
@@ -482,18 +501,53 @@ void preemption_point() {
   if (detail::NativeAccess::budget_spent(Scheduler::current(), t)) detail::native_suspend(t);
 }
 
-std::any switch_to(Tasklet& target, std::any value) {
+namespace {
+
+std::any take_switched_value(Tasklet& t) noexcept {
+  std::any& slot = detail::NativeAccess::slot(t);
+  if (!slot.has_value()) return {};
+  return std::exchange(slot, std::any());
+}
+
+// The general switch_to: any target, hooks, budgets; raises the errors.
+[[gnu::noinline]] std::any switch_to_via_loop(Tasklet& target, std::any value) {
   Tasklet& t = detail::native_self("this_tasklet::switch_to()");
   Scheduler& s = Scheduler::current();
   if (t.block_trap()) {
     throw BlockTrap(t.label() + ": switching to " + target.label() + " would block, and its block_trap is set");
   }
-  s.wake_for_switch(&target);
-  detail::NativeAccess::slot(target) = std::move(value);
+  s.wake_for_switch(&target, value.has_value());
+  if (value.has_value()) detail::NativeAccess::slot(target) = std::move(value);
   s.block_current(WaitKind::kSwitch);
   detail::native_suspend(t);
   return std::exchange(detail::NativeAccess::slot(t), std::any());
 }
+
+// The direct switch_to (see NativeAccess::take_switch_target) when it applies:
+// hands `value` (if not null) to target, switches to it and returns the value
+// that comes back. Else changes nothing and goes the general way.
+[[gnu::always_inline]] inline std::any switch_to_impl(Tasklet& target, std::any* value) {
+  Scheduler* s = detail::tls_scheduler;
+  Tasklet* t = s ? s->current_tasklet() : nullptr;
+  if (t && t->native()) [[likely]] {
+    detail::NativeThread& nt = *detail::tls_native;
+    detail::NativeFrameBase* f = nt.running;
+    if (!f->resumer && !f->dying && detail::NativeAccess::take_switch_target(*s, *t, target)) [[likely]] {
+      if (value) detail::NativeAccess::slot(target) = std::move(*value);
+      return detail::switch_directly<detail::switch_out_for_value>(
+          nt, f, static_cast<detail::NativeFrameBase*>(detail::NativeAccess::top(target)));
+    }
+  }
+  return switch_to_via_loop(target, value ? std::move(*value) : std::any());
+}
+
+}  // namespace
+
+std::any switch_to(Tasklet& target, std::any value) { return switch_to_impl(target, &value); }
+
+std::any switch_to(Tasklet& target) { return switch_to_impl(target, nullptr); }
+
+std::any take_value() { return take_switched_value(detail::native_self("this_tasklet::take_value()")); }
 
 std::uint32_t park_ticket() noexcept {
   Scheduler* s = Scheduler::current_or_null();

@@ -69,6 +69,35 @@ struct NativeAccess {
     n->flags_ |= Tasklet::kStarted;
     return n;
   }
+
+  // The direct targeted switch: when the running native tasklet `self` (run by
+  // the loop) switches to `target`, a native tasklet waiting in a switch with no
+  // value pending, and the loop would run target next anyway (nothing of a higher
+  // priority is runnable; the same conditions as take_direct_successor), this
+  // does the bookkeeping of wake_for_switch + block_current + the loop's pick in
+  // one step — self blocked in kSwitch, target running — and returns true. False:
+  // nothing changed, the general path decides (and raises the errors).
+  static bool take_switch_target(Scheduler& s, Tasklet& self, Tasklet& target) noexcept {
+    if (!s.direct_switches_ || s.current_ != &self || !s.unhandled_.empty()) return false;
+    if (target.state_ != TaskletState::kBlocked || target.wait_ != WaitKind::kSwitch || !target.native() ||
+        target.slot_.has_value() || self.block_trap()) {
+      return false;
+    }
+    if ((!s.timers_.empty() || s.io_waiting_) && s.switches_since_timer_check_ + 1 >= 64) return false;
+    if (s.steps_ + 1 >= s.budget_end_) return false;
+    const int level = target.priority_ - kMinPriority;
+    if (s.nonempty_ >> level >> 1) return false;  // a higher priority runs first
+    s.blocked_.remove(&target);
+    target.wait_ = WaitKind::kNone;
+    self.state_ = TaskletState::kBlocked;
+    self.wait_ = WaitKind::kSwitch;
+    s.blocked_.push_back(&self);
+    ++s.switches_since_timer_check_;
+    ++s.steps_;
+    s.current_ = &target;
+    target.state_ = TaskletState::kRunning;
+    return true;
+  }
 };
 
 // A dedicated stack; the record lives at the top of the stack memory itself.

@@ -114,7 +114,7 @@ void Scheduler::detach(Tasklet* t) noexcept {
   t->state_ = TaskletState::kPaused;
 }
 
-void Scheduler::wake_for_switch(Tasklet* t) {
+void Scheduler::wake_for_switch(Tasklet* t, bool brings_value) {
   if (t == current_) throw TaskletStateError(t->label() + " cannot switch to itself");
   if (!t->alive()) {
     throw TaskletStateError(t->label() + " has " + to_string(t->state_) + "; a finished tasklet cannot be resumed");
@@ -126,7 +126,7 @@ void Scheduler::wake_for_switch(Tasklet* t) {
   if (t->state_ == TaskletState::kRunnable && (t->flags_ & Tasklet::kStarted)) {
     throw TaskletStateError(t->label() + " is runnable, not waiting in a switch; it cannot be switched to");
   }
-  if (t->slot_.has_value()) {  // e.g. woken by a channel, then paused before it ran
+  if (brings_value && t->slot_.has_value()) {  // e.g. woken by a channel, then paused before it ran
     throw TaskletStateError(t->label() +
                             " holds a value it has not taken yet; a switch would overwrite it (insert() it instead)");
   }

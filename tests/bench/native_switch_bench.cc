@@ -28,6 +28,16 @@
 //   switch/stasis_dedicated/yield_alone  context: the same under plain run(), i.e.
 //                                        what a yield costs when nothing else is
 //                                        runnable (it may not switch at all)
+//   switch/stasis_dedicated/switch_to    two native tasklets on dedicated stacks
+//                                        switching to each other with
+//                                        this_tasklet::switch_to(other): the
+//                                        targeted switch (Stackless'
+//                                        tasklet.switch(), greenlet's switch()),
+//                                        like the fiber's resume and greenlet's
+//                                        switch: no scheduling decision
+//   switch/stasis_sliced/switch_to/live_<X>B
+//                                        the same on sliced stacks, each keeping X
+//                                        live bytes as below (greenlet's peer)
 //   switch/stasis_sliced/two_tasklets/live_<X>B
 //                                        two sliced tasklets alternating with
 //                                        yield(), each keeping a local buffer of X
@@ -207,6 +217,76 @@ void BM_Switch_Pair(benchmark::State& state, StackKind kind) {
   }
 }
 
+// --- Stasis: two native tasklets switching to each other (switch_to). ---
+
+// A runs, B is paused (only a switch starts it). A switches to B n times and B
+// back to A n times; then A kills B, which waits in its switch (once per run:
+// amortized like the spawns).
+template <std::size_t kLive>
+void run_switch_to(stasis::Scheduler& sched, StackKind kind, std::int64_t n, PairResult& r) {
+  stasis::TaskletRef a, b;
+  a = stasis::spawn_native(
+      sched,
+      [&r, &b, n] {
+        LiveStack<kLive> live(0xA5);
+        if constexpr (kLive > 0) r.live_low = reinterpret_cast<std::uintptr_t>(live.bytes);
+        for (std::int64_t i = 0; i < n; ++i) {
+          ++r.a;
+          stasis::this_tasklet::switch_to(*b);
+          benchmark::DoNotOptimize(live);
+          if (r.b != r.a) r.alternated = false;  // B ran exactly once in between
+        }
+        if (!live.intact(0xA5)) r.intact = false;
+        b->kill();
+      },
+      {.stack = kind});
+  b = stasis::spawn_native(
+      sched,
+      [&r, &a] {
+        LiveStack<kLive> live(0x5A);
+        // Killed in its switch: the check runs as the kill unwinds it.
+        struct Check {
+          const LiveStack<kLive>& live;
+          PairResult& r;
+          ~Check() {
+            if (!live.intact(0x5A)) r.intact = false;
+          }
+        } check{live, r};
+        for (;;) {
+          ++r.b;
+          stasis::this_tasklet::switch_to(*a);
+          benchmark::DoNotOptimize(live);
+        }
+      },
+      {.stack = kind});
+  b->remove();
+  sched.run();
+}
+
+template <std::size_t kLive>
+void BM_Switch_To(benchmark::State& state, StackKind kind) {
+  const std::int64_t n = state.range(0);
+  stasis::Scheduler sched;
+  PairResult r;
+  for (auto _ : state) {
+    r = PairResult{};
+    run_switch_to<kLive>(sched, kind, n, r);
+    if (r.a != n || r.b != n || !r.alternated) {
+      state.SkipWithError("stasis: the two tasklets did not switch to each other n times");
+      break;
+    }
+    if (!r.intact) {
+      state.SkipWithError("stasis: a live stack buffer changed across switches");
+      break;
+    }
+  }
+  set_roundtrip_counters(state, n);
+  if (kind == StackKind::kSliced && kLive > 0) {
+    const std::uintptr_t high = stasis::slice_region_bounds().second;
+    if (high > r.live_low && r.live_low != 0) state.counters["live_stack_bytes"] = static_cast<double>(high - r.live_low);
+  }
+}
+
 // --- Stasis: one native tasklet yielding to the scheduler loop. ---
 
 // run(), or run_until(never) (via_loop): a done() predicate keeps the loop in
@@ -267,6 +347,10 @@ void BM_Switch_Single(benchmark::State& state, StackKind kind, bool via_loop) {
 void BM_Switch_Dedicated_Two(benchmark::State& s) { BM_Switch_Pair<0>(s, StackKind::kDedicated); }
 void BM_Switch_Dedicated_One(benchmark::State& s) { BM_Switch_Single<0>(s, StackKind::kDedicated, true); }
 void BM_Switch_Dedicated_Alone(benchmark::State& s) { BM_Switch_Single<0>(s, StackKind::kDedicated, false); }
+void BM_Switch_Dedicated_SwitchTo(benchmark::State& s) { BM_Switch_To<0>(s, StackKind::kDedicated); }
+void BM_Switch_Sliced_SwitchTo_256(benchmark::State& s) { BM_Switch_To<256>(s, StackKind::kSliced); }
+void BM_Switch_Sliced_SwitchTo_1024(benchmark::State& s) { BM_Switch_To<1024>(s, StackKind::kSliced); }
+void BM_Switch_Sliced_SwitchTo_8192(benchmark::State& s) { BM_Switch_To<8192>(s, StackKind::kSliced); }
 void BM_Switch_Sliced_Two_256(benchmark::State& s) { BM_Switch_Pair<256>(s, StackKind::kSliced); }
 void BM_Switch_Sliced_Two_1024(benchmark::State& s) { BM_Switch_Pair<1024>(s, StackKind::kSliced); }
 void BM_Switch_Sliced_Two_8192(benchmark::State& s) { BM_Switch_Pair<8192>(s, StackKind::kSliced); }
@@ -279,9 +363,13 @@ constexpr std::int64_t kRoundTrips = 100000;
 BENCHMARK(BM_Switch_BoostContextFiber)->Name("switch/boost_context_fiber")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Switch_BoostContextFiberViaMain)->Name("switch/boost_context_fiber_via_main")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Switch_Dedicated_Two)->Name("switch/stasis_dedicated/two_tasklets")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Switch_Dedicated_SwitchTo)->Name("switch/stasis_dedicated/switch_to")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Switch_Dedicated_One)->Name("switch/stasis_dedicated/one_tasklet")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Switch_Dedicated_Alone)->Name("switch/stasis_dedicated/yield_alone")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Switch_Sliced_Two_256)->Name("switch/stasis_sliced/two_tasklets/live_256B")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Switch_Sliced_Two_1024)->Name("switch/stasis_sliced/two_tasklets/live_1024B")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Switch_Sliced_Two_8192)->Name("switch/stasis_sliced/two_tasklets/live_8192B")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Switch_Sliced_One_1024)->Name("switch/stasis_sliced/one_tasklet/live_1024B")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Switch_Sliced_SwitchTo_256)->Name("switch/stasis_sliced/switch_to/live_256B")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Switch_Sliced_SwitchTo_1024)->Name("switch/stasis_sliced/switch_to/live_1024B")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Switch_Sliced_SwitchTo_8192)->Name("switch/stasis_sliced/switch_to/live_8192B")->Arg(kRoundTrips)->Unit(benchmark::kMillisecond);

@@ -206,14 +206,14 @@ TEST_P(Basic, SwitchToTransfersValues) {
     log.push_back("a got " + std::any_cast<std::string>(back));
   }, opts("a"));
   b = spawn_native(s, [&] {
-    // b was new: it starts with the value a switched to it in its slot.
-    log.push_back("b started");
+    // b was new: the value a switched to it waits in take_value().
+    log.push_back("b started with " + std::any_cast<std::string>(this_tasklet::take_value()));
     this_tasklet::switch_to(*a, std::string("pong"));
   }, opts("b"));
   b->remove();  // paused: only a switch starts it
   // b waits in its switch forever once a has finished: the scheduler says so.
   EXPECT_THROW(s.run(), Deadlock);
-  EXPECT_EQ(log, (std::vector<std::string>{"b started", "a got pong"}));
+  EXPECT_EQ(log, (std::vector<std::string>{"b started with ping", "a got pong"}));
   EXPECT_EQ(a->state(), TaskletState::kFinished);
   EXPECT_EQ(b->state(), TaskletState::kBlocked);
   EXPECT_EQ(b->wait_kind(), WaitKind::kSwitch);

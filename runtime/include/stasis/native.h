@@ -182,8 +182,19 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
 void preemption_point();
 // Greenlet-style transfer: delivers `value` to `target` (new, paused, or waiting
 // in a switch) and runs it next; this tasklet waits until something switches back
-// to it and returns the value it brings (empty if none).
-std::any switch_to(Tasklet& target, std::any value = {});
+// to it and returns the value it brings (empty if none). When both are native,
+// target waits in a switch with no value pending, nothing of a higher priority is
+// runnable and no switch hook, done() predicate, due timer or spent budget needs
+// the loop, the switch goes straight from stack to stack.
+std::any switch_to(Tasklet& target, std::any value);
+// The same, bringing no value.
+std::any switch_to(Tasklet& target);
+// The value a switch_to brought to this tasklet when that switch started it (a
+// new tasklet has no switch_to of its own to return it), or empty; taking it
+// empties the slot. A value left there is what the tasklet's next switch_to
+// returns; until then a switch that brings another value to the tasklet raises
+// TaskletStateError (it would be overwritten), one that brings none goes ahead.
+std::any take_value();
 
 // Parks the running native tasklet as blocked in `kind` (only WaitKind::kIo, for
 // I/O, so far) until wake() is called for it with this park's ticket; then returns (or raises

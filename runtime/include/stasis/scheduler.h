@@ -146,8 +146,9 @@ class Scheduler {
   // the caller then calls make_runnable.
   void unblock(Tasklet* t) noexcept;
   // Makes `t` run next for a switch: it must be suspended in a switch, paused, or
-  // new; TaskletStateError otherwise (finished, running, blocked on a channel).
-  void wake_for_switch(Tasklet* t);
+  // new; TaskletStateError otherwise (finished, running, blocked on a channel,
+  // or, when the switch brings a value, holding one it has not taken yet).
+  void wake_for_switch(Tasklet* t, bool brings_value = true);
   // Blocks the running tasklet until `deadline`.
   void sleep_current_until(Clock::time_point deadline);
   // Detaches an alive, not-running tasklet from wherever it is (run queue, blocked
