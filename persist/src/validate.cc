@@ -152,11 +152,13 @@ class Checker {
     }
   }
 
+  // Small enough to inline into the per-tasklet loop: the message is built out of line.
   template <typename Path>
   void check_channel_index(std::uint32_t index, Path&& path) {
-    if (index >= channel_count_) {
-      report(path() + " = " + std::to_string(index) + " is out of range: " + plural(channel_count_, "channel"));
-    }
+    if (index >= channel_count_) [[unlikely]] report_channel_index(index, path());
+  }
+  [[gnu::noinline, gnu::cold]] void report_channel_index(std::uint32_t index, const std::string& path) {
+    report(path + " = " + std::to_string(index) + " is out of range: " + plural(channel_count_, "channel"));
   }
 
   // `expected_type` is the channel's value type for buffered values, kNone32 for slots.
@@ -187,55 +189,61 @@ class Checker {
     report(path() + " has unknown kind " + std::to_string(static_cast<unsigned>(f.which())));
   }
 
+  // The hot loop of a thaw (a million tasklets are common): each record's fields
+  // are read once into locals (every accessor bounds-checks), its frame list is
+  // fetched once, and the checks and the copy for thaw work from the locals.
   void check_tasklets(Snapshot::Reader s) {
     auto tasklets = s.getTasklets();
-    tasklet_index_.init(tasklets.size());
-    waits_.resize(tasklets.size());
+    const std::uint32_t count = tasklets.size();
+    tasklet_index_.init(count);
+    waits_.resize(count);
     if (record) {
-      record->tasklets.reserve(tasklets.size());
-      record->frames.reserve(tasklets.size());
+      record->tasklets.reserve(count);
+      record->frames.reserve(count);
     }
     std::uint32_t first_off_queue = kNone32;  // first tasklet that is neither new nor runnable
-    for (std::uint32_t i = 0; i < tasklets.size(); ++i) {
-      auto t = tasklets[i];
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const Tasklet::Reader t = tasklets[i];
       auto path = [&] { return item("tasklets", i); };
+      const std::uint64_t id = t.getId();
+      const auto state = t.getState();
+      const int priority = t.getPriority();
+      const bool started = t.getStarted(), interrupted = t.getInterrupted();
       std::uint32_t previous = 0;
-      if (!tasklet_index_.add(t.getId(), i, &previous)) {
-        report(path() + ".id = " + std::to_string(t.getId()) + " repeats " + item("tasklets", previous) + ".id");
+      if (!tasklet_index_.add(id, i, &previous)) {
+        report(path() + ".id = " + std::to_string(id) + " repeats " + item("tasklets", previous) + ".id");
       }
       capnp::Text::Reader name;  // a null pointer reads as empty: skip the fetch
       if (t.hasName()) {
         name = t.getName();
         check_text(name, kMaxNameBytes, false, [&] { return path() + ".name"; });
       }
-      int priority = t.getPriority();
       if (priority < -16 || priority > 15) report(path() + ".priority = " + std::to_string(priority) + " is outside -16..15");
 
-      auto state = t.getState();
       if (static_cast<std::uint16_t>(state) > static_cast<std::uint16_t>(Tasklet::State::PAUSED)) {
         report(path() + ".state = " + std::to_string(static_cast<unsigned>(state)) + " is not a known state");
       }
-      bool queued = state == Tasklet::State::NEW || state == Tasklet::State::RUNNABLE;
+      const bool queued = state == Tasklet::State::NEW || state == Tasklet::State::RUNNABLE;
       if (!queued && first_off_queue == kNone32) first_off_queue = i;
       if (queued && first_off_queue != kNone32) {
         report(path() + " is " + state_name(state) + " but follows " + item("tasklets", first_off_queue) +
                ", which is not (run-queue tasklets come first)");
       }
-      bool blocked = state == Tasklet::State::BLOCKED;
-      if (state == Tasklet::State::NEW && t.getStarted()) report(path() + ".started is set but the state is new");
-      if (blocked && !t.getStarted()) report(path() + " is blocked but has not started");
-      if (t.getInterrupted() && state != Tasklet::State::PAUSED) {
+      const bool blocked = state == Tasklet::State::BLOCKED;
+      if (state == Tasklet::State::NEW && started) report(path() + ".started is set but the state is new");
+      if (blocked && !started) report(path() + " is blocked but has not started");
+      if (interrupted && state != Tasklet::State::PAUSED) {
         report(path() + ".interrupted is set but the state is " + state_name(state) + " (interrupted tasklets are paused)");
       }
       std::int64_t sleep_ns = -1;
-      check_wait(t, i, blocked, path, &sleep_ns);
+      check_wait(t.getWait(), state, i, path, &sleep_ns);
       const std::size_t first_frame = record ? record->frames.size() : 0;
       const bool native = t.hasNative();
       if (native) {
         if (t.getFrames().size() != 0) report(path() + " is native but lists soft frames");
-        check_native(t.getNative(), t.getStarted(), path);
+        check_native(t.getNative(), started, path);
       } else {
-        check_frames(t, path);
+        check_frames(t.getFrames(), started, path);
       }
       std::uint32_t slot_type = 0, slot_bytes = 0;
       const bool has_slot = t.getHasSlot();
@@ -251,44 +259,46 @@ class Checker {
         using V = ValidatedTasklet;
         const bool extra = sleep_ns >= 0 || has_slot || name.size() > 0;
         const auto bits = static_cast<std::uint8_t>(
-            (t.getAtomic() ? V::kAtomic : 0) | (t.getBlockTrap() ? V::kBlockTrap : 0) |
-            (t.getStarted() ? V::kStarted : 0) | (t.getInterrupted() ? V::kInterrupted : 0) |
-            (sleep_ns >= 0 ? V::kSleeps : 0) | (has_slot ? V::kHasSlot : 0) | (extra ? V::kExtra : 0) |
-            (native ? V::kNative : 0));
-        record->tasklets.push_back({t.getId(), static_cast<std::uint32_t>(record->frames.size() - first_frame), state,
-                                    static_cast<std::int8_t>(priority), bits});
+            (t.getAtomic() ? V::kAtomic : 0) | (t.getBlockTrap() ? V::kBlockTrap : 0) | (started ? V::kStarted : 0) |
+            (interrupted ? V::kInterrupted : 0) | (sleep_ns >= 0 ? V::kSleeps : 0) | (has_slot ? V::kHasSlot : 0) |
+            (extra ? V::kExtra : 0) | (native ? V::kNative : 0));
+        record->tasklets.push_back(
+            {id, static_cast<std::uint32_t>(record->frames.size() - first_frame), state, static_cast<std::int8_t>(priority), bits});
         if (extra) record->extras.push_back({i, slot_type, slot_bytes, sleep_ns < 0 ? 0 : sleep_ns, view(name)});
       }
     }
   }
 
-  // Sets *sleep_ns to the time left of a sleep wait.
+  // Sets *sleep_ns to the time left of a sleep wait. Inlined: it runs per tasklet.
   template <typename Path>
-  void check_wait(Tasklet::Reader t, std::uint32_t i, bool blocked, Path&& path, std::int64_t* sleep_ns) {
-    auto wait = t.getWait();
+  [[gnu::always_inline]] void check_wait(Tasklet::Wait::Reader wait, Tasklet::State state, std::uint32_t i, Path&& path, std::int64_t* sleep_ns) {
+    const bool blocked = state == Tasklet::State::BLOCKED;
     auto not_blocked = [&](const char* kind) {
-      if (!blocked) report(path() + ".wait is " + kind + " but the state is " + state_name(t.getState()) + " (only blocked tasklets wait)");
+      if (!blocked) report(path() + ".wait is " + kind + " but the state is " + state_name(state) + " (only blocked tasklets wait)");
     };
-    switch (wait.which()) {
+    const auto which = wait.which();
+    switch (which) {
       case Tasklet::Wait::NONE:
         if (blocked) report(path() + " is blocked but its wait is none");
         return;
       case Tasklet::Wait::SEND:
       case Tasklet::Wait::RECEIVE: {
-        bool send = wait.which() == Tasklet::Wait::SEND;
-        std::uint32_t channel = send ? wait.getSend() : wait.getReceive();
+        const bool send = which == Tasklet::Wait::SEND;
+        const std::uint32_t channel = send ? wait.getSend() : wait.getReceive();
         not_blocked(send ? "send" : "receive");
         check_channel_index(channel, [&] { return path() + ".wait." + (send ? "send" : "receive"); });
         if (channel < channel_count_) waits_[i] = {send ? ChannelWait::kSend : ChannelWait::kReceive, channel};
         return;
       }
-      case Tasklet::Wait::SLEEP:
+      case Tasklet::Wait::SLEEP: {
+        const std::int64_t sleep = wait.getSleep();
         not_blocked("sleep");
-        if (wait.getSleep() < 0) report(path() + ".wait.sleep = " + std::to_string(wait.getSleep()) + " is negative");
-        *sleep_ns = wait.getSleep();
+        if (sleep < 0) report(path() + ".wait.sleep = " + std::to_string(sleep) + " is negative");
+        *sleep_ns = sleep;
         return;
+      }
     }
-    report(path() + ".wait has unknown kind " + std::to_string(static_cast<unsigned>(wait.which())));
+    report(path() + ".wait has unknown kind " + std::to_string(static_cast<unsigned>(which)));
   }
 
   // The symbol and module tables of native snapshots (texts bounded).
@@ -331,30 +341,29 @@ class Checker {
     }
   }
 
+  // `frames`: the tasklet's frame list, fetched once by the caller.
   template <typename Path>
-  void check_frames(Tasklet::Reader t, Path&& path) {
-    auto frames = t.getFrames();
-    bool started = t.getStarted();
-    if (frames.size() == 0) report(path() + ".frames is empty (every tasklet has at least its root frame)");
-    if (!started && frames.size() > 1) {
-      report(path() + ".frames has " + plural(frames.size(), "frame") +
-             " but the tasklet has not started (it has only its root frame)");
+  void check_frames(capnp::List<Frame>::Reader frames, bool started, Path&& path) {
+    const std::uint32_t count = frames.size();
+    if (count == 0) report(path() + ".frames is empty (every tasklet has at least its root frame)");
+    if (!started && count > 1) {
+      report(path() + ".frames has " + plural(count, "frame") + " but the tasklet has not started (it has only its root frame)");
     }
-    for (std::uint32_t k = 0; k < frames.size(); ++k) {
-      auto f = frames[k];
+    for (std::uint32_t k = 0; k < count; ++k) {
+      const Frame::Reader f = frames[k];
       auto fpath = [&] { return path() + "." + item("frames", k); };
-      std::uint32_t type = f.getType();
+      const std::uint32_t type = f.getType();
+      const unsigned rp = f.getResumePoint();
+      const bool catches_child = f.getCatchesChild();
+      const std::uint32_t archive_bytes = f.getArchiveBytes();
       if (type >= field_counts_.size()) {
         report(fpath() + ".type = " + std::to_string(type) + " is out of range: " + plural(field_counts_.size(), "frame type"));
       }
-      unsigned rp = f.getResumePoint();
       if (k > 0 && rp == 0) report(fpath() + ".resumePoint = 0 but an outer frame waits for its callee at a resume point >= 1");
       if (!started && rp != 0) report(fpath() + ".resumePoint = " + std::to_string(rp) + " but the tasklet has not started (expected 0)");
-      if (k == 0 && f.getCatchesChild()) report(fpath() + ".catchesChild is set on the innermost frame, which has no callee");
-      archive_sum_ += f.getArchiveBytes();
-      if (record) {
-        record->frames.push_back({type, f.getArchiveBytes(), static_cast<std::uint16_t>(rp), f.getCatchesChild()});
-      }
+      if (k == 0 && catches_child) report(fpath() + ".catchesChild is set on the innermost frame, which has no callee");
+      archive_sum_ += archive_bytes;
+      if (record) record->frames.push_back({type, archive_bytes, static_cast<std::uint16_t>(rp), catches_child});
       // No values (the archive describes the fields: format 2) or one per field.
       if (!f.hasFields()) continue;  // the usual case in format 2: no list to fetch
       auto fields = f.getFields();
@@ -409,18 +418,20 @@ class Checker {
     auto waiters = ch.getWaiters();
     std::int64_t senders = 0, receivers = 0;
     std::int64_t previous_position = -1;
-    for (std::uint32_t k = 0; k < waiters.size(); ++k) {
-      auto w = waiters[k];
+    const std::uint32_t count = waiters.size();
+    for (std::uint32_t k = 0; k < count; ++k) {
+      const auto w = waiters[k];
       auto wpath = [&] { return path() + "." + item("waiters", k); };
-      bool sending = w.getSending();
+      const bool sending = w.getSending();
+      const std::uint64_t id = w.getTasklet();
       sending ? ++senders : ++receivers;
       std::uint32_t ti = 0;
-      if (!tasklet_index_.find(w.getTasklet(), &ti)) {
-        report(wpath() + ".tasklet = " + std::to_string(w.getTasklet()) + " names no tasklet of this snapshot");
+      if (!tasklet_index_.find(id, &ti)) {
+        report(wpath() + ".tasklet = " + std::to_string(id) + " names no tasklet of this snapshot");
         continue;
       }
       ChannelWait& wait = waits_[ti];
-      auto who = [&] { return "tasklet " + std::to_string(w.getTasklet()) + " (" + item("tasklets", ti) + ")"; };
+      auto who = [&] { return "tasklet " + std::to_string(id) + " (" + item("tasklets", ti) + ")"; };
       if (wait.named_by != ~std::uint64_t{0}) {
         report(wpath() + " names " + who() + " again (already " + item("channels", wait.named_by >> 32) + "." +
                item("waiters", wait.named_by & 0xffffffffu) + ")");

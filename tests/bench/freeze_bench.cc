@@ -25,7 +25,12 @@
 // tasklets, freeing frames) are outside the timed region: every benchmark uses
 // manual time, measured as the CPU time of the benchmark thread
 // (CLOCK_THREAD_CPUTIME_ID, kernel time for page faults included) around the
-// call alone.
+// call alone. The heap a thaw starts from is what the previous teardown left: by
+// default glibc's fast bins full of the chunks just freed, which glibc merges at
+// the next large request (inside thaw/stasis, which makes some; never inside
+// thaw/boost_archive, which then allocates from the scattered chunks). With
+// STASIS_FREEZE_SETTLE_HEAP=1 both thaw benchmarks let glibc merge them after
+// setup and after every teardown, untimed (settle_heap()).
 //
 // Counters: ns_per_tasklet (timed CPU time / (iterations * N)), wall_ns_per_tasklet
 // (the same with the steady clock, for context), page_faults_per_tasklet (minor
@@ -52,6 +57,7 @@
 #include <optional>
 #include <streambuf>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -181,6 +187,22 @@ class Timer {
   double cpu_ = 0, wall_ = 0;
 };
 
+// With STASIS_FREEZE_SETTLE_HEAP=1, makes glibc merge the chunks in its fast bins
+// now (a 64 KiB request, below the mmap threshold and above the small bins, runs
+// malloc_consolidate), not at the next timed call's first large allocation.
+// Called after the setup and the teardowns of thaw/stasis and thaw/boost_archive
+// alike; does nothing by default.
+void settle_heap() {
+  static const bool enabled = [] {
+    const char* s = std::getenv("STASIS_FREEZE_SETTLE_HEAP");
+    return s && std::string_view(s) == "1";
+  }();
+  if (!enabled) return;
+  void* p = std::malloc(64 * 1024);
+  benchmark::DoNotOptimize(p);
+  std::free(p);
+}
+
 // Accumulates timed calls and reports the per-tasklet counters.
 struct Totals {
   double cpu_ns = 0, wall_ns = 0, faults = 0;
@@ -243,6 +265,7 @@ void BM_Thaw_Stasis(benchmark::State& state, stasis::persist::Compression c) {
     if (!world.ok(n)) return state.SkipWithError("not every tasklet parked");
     snap = stasis::persist::freeze(*world.sched, freeze_options(c));
   }  // one scheduler per thread: the source goes before the target comes
+  settle_heap();
   Totals totals;
   for (auto _ : state) {
     std::optional<stasis::persist::Thawed> thawed;
@@ -256,6 +279,7 @@ void BM_Thaw_Stasis(benchmark::State& state, stasis::persist::Compression c) {
                     sched->blocked_count() == static_cast<std::size_t>(n) && thawed->channels().size() == kChannels;
     sched.reset();  // untimed: ends the tasklets, then the channels go
     thawed.reset();
+    settle_heap();
     if (!ok) return state.SkipWithError("thaw: wrong tasklet or channel count");
   }
   totals.report(state, n, static_cast<double>(snap.bytes().size()));
@@ -329,6 +353,7 @@ void BM_Thaw_Baseline(benchmark::State& state) {
   for (std::size_t c = 0; c < kChannels; ++c) channels.push_back(std::make_unique<stasis::Channel<std::int64_t>>());
   std::vector<Worker*> frames;
   frames.reserve(static_cast<std::size_t>(n));
+  settle_heap();
   Totals totals;
   for (auto _ : state) {
     Timer t;
@@ -338,6 +363,7 @@ void BM_Thaw_Baseline(benchmark::State& state) {
     const bool complete = ok && frames.size() == static_cast<std::size_t>(n) && frames.back()->history.size() == 4;
     for (Worker* f : frames) delete f;  // untimed
     frames.clear();
+    settle_heap();
     if (!complete) return state.SkipWithError("baseline load: bad archive");
   }
   totals.report(state, n, static_cast<double>(bytes.size()));
