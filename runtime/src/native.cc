@@ -403,11 +403,16 @@ namespace {
 // Returns it (not by a caller after the switch) so that switch_to tail-calls it:
 // one return fewer after the stack changed under the return predictor, and no
 // switch_to frame under the parked stack.
-[[gnu::noinline]] std::any switch_out_for_value(NativeFrameBase* f, arch::Context& to) {
-  switch_out_inline(f, to);
-  std::any& slot = NativeAccess::slot(*f->tasklet);
+// Takes the value a switch brought to t (empty if none), emptying its slot.
+std::any take_switched_value(Tasklet& t) noexcept {
+  std::any& slot = NativeAccess::slot(t);
   if (!slot.has_value()) return {};
   return std::exchange(slot, std::any());
+}
+
+[[gnu::noinline]] std::any switch_out_for_value(NativeFrameBase* f, arch::Context& to) {
+  switch_out_inline(f, to);
+  return take_switched_value(*f->tasklet);
 }
 
 // Switches from the running frame f (run by the loop) straight to g, which the
@@ -503,12 +508,6 @@ void preemption_point() {
 
 namespace {
 
-std::any take_switched_value(Tasklet& t) noexcept {
-  std::any& slot = detail::NativeAccess::slot(t);
-  if (!slot.has_value()) return {};
-  return std::exchange(slot, std::any());
-}
-
 // The general switch_to: any target, hooks, budgets; raises the errors.
 [[gnu::noinline]] std::any switch_to_via_loop(Tasklet& target, std::any value) {
   Tasklet& t = detail::native_self("this_tasklet::switch_to()");
@@ -547,7 +546,7 @@ std::any switch_to(Tasklet& target, std::any value) { return switch_to_impl(targ
 
 std::any switch_to(Tasklet& target) { return switch_to_impl(target, nullptr); }
 
-std::any take_value() { return take_switched_value(detail::native_self("this_tasklet::take_value()")); }
+std::any take_value() { return detail::take_switched_value(detail::native_self("this_tasklet::take_value()")); }
 
 std::uint32_t park_ticket() noexcept {
   Scheduler* s = Scheduler::current_or_null();
