@@ -399,10 +399,6 @@ namespace {
 }
 [[gnu::noinline]] void switch_out(NativeFrameBase* f, arch::Context& to) { switch_out_inline(f, to); }
 
-// switch_out for switch_to: also takes the value whoever switched back brought.
-// Returns it (not by a caller after the switch) so that switch_to tail-calls it:
-// one return fewer after the stack changed under the return predictor, and no
-// switch_to frame under the parked stack.
 // Takes the value a switch brought to t (empty if none), emptying its slot.
 std::any take_switched_value(Tasklet& t) noexcept {
   std::any& slot = NativeAccess::slot(t);
@@ -410,6 +406,10 @@ std::any take_switched_value(Tasklet& t) noexcept {
   return std::exchange(slot, std::any());
 }
 
+// switch_out for switch_to: also takes the value whoever switched back brought.
+// Returns it (not by a caller after the switch) so that switch_to tail-calls it:
+// one return fewer after the stack changed under the return predictor, and no
+// switch_to frame under the parked stack.
 [[gnu::noinline]] std::any switch_out_for_value(NativeFrameBase* f, arch::Context& to) {
   switch_out_inline(f, to);
   return take_switched_value(*f->tasklet);
@@ -519,7 +519,7 @@ namespace {
   if (value.has_value()) detail::NativeAccess::slot(target) = std::move(value);
   s.block_current(WaitKind::kSwitch);
   detail::native_suspend(t);
-  return std::exchange(detail::NativeAccess::slot(t), std::any());
+  return detail::take_switched_value(t);
 }
 
 // The direct switch_to (see NativeAccess::take_switch_target) when it applies:

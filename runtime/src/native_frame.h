@@ -48,6 +48,16 @@ struct NativeAccess {
   static std::uint32_t& park_seq(Scheduler& s) noexcept { return s.park_seq_; }
   static FrameBase* top(Tasklet& t) noexcept { return t.top_; }
 
+  // True when the loop, were `self` to return to it now, would only pick the next
+  // tasklet: direct switches are on (no hooks, no done()), self is the running
+  // tasklet, no failure is unhandled, no timer or I/O check is due and budget is
+  // left for one more step.
+  static bool loop_has_nothing_to_do(const Scheduler& s, const Tasklet& self) noexcept {
+    if (!s.direct_switches_ || s.current_ != &self || !s.unhandled_.empty()) return false;
+    if ((!s.timers_.empty() || s.io_waiting_) && s.switches_since_timer_check_ + 1 >= 64) return false;
+    return s.steps_ + 1 < s.budget_end_;
+  }
+
   // The direct switch: when the running native tasklet `self` (run by the loop)
   // suspends, and the loop would do nothing but pick the next tasklet — no hooks,
   // no done(), no timer or I/O check due, budget left, no unhandled failure — it
@@ -55,9 +65,7 @@ struct NativeAccess {
   // bookkeeping for it. Returns null when the loop has to decide (then self goes
   // back to the loop), or `self` when self is the next to run.
   static Tasklet* take_direct_successor(Scheduler& s, Tasklet& self) noexcept {
-    if (!s.direct_switches_ || s.current_ != &self || !s.unhandled_.empty()) return nullptr;
-    if ((!s.timers_.empty() || s.io_waiting_) && s.switches_since_timer_check_ + 1 >= 64) return nullptr;
-    if (s.steps_ + 1 >= s.budget_end_ || !s.nonempty_) return nullptr;
+    if (!loop_has_nothing_to_do(s, self) || !s.nonempty_) return nullptr;
     const int level = 31 - __builtin_clz(s.nonempty_);
     Tasklet* n = s.levels_[level].head;
     if (!n->native()) return nullptr;
@@ -78,13 +86,11 @@ struct NativeAccess {
   // one step — self blocked in kSwitch, target running — and returns true. False:
   // nothing changed, the general path decides (and raises the errors).
   static bool take_switch_target(Scheduler& s, Tasklet& self, Tasklet& target) noexcept {
-    if (!s.direct_switches_ || s.current_ != &self || !s.unhandled_.empty()) return false;
+    if (!loop_has_nothing_to_do(s, self)) return false;
     if (target.state_ != TaskletState::kBlocked || target.wait_ != WaitKind::kSwitch || !target.native() ||
         target.slot_.has_value() || self.block_trap()) {
       return false;
     }
-    if ((!s.timers_.empty() || s.io_waiting_) && s.switches_since_timer_check_ + 1 >= 64) return false;
-    if (s.steps_ + 1 >= s.budget_end_) return false;
     const int level = target.priority_ - kMinPriority;
     if (s.nonempty_ >> level >> 1) return false;  // a higher priority runs first
     s.blocked_.remove(&target);
