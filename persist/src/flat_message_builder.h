@@ -171,16 +171,24 @@ class RegionSink final : public std::streambuf {
   const char* data() const noexcept { return spilled_ ? spill_.data() : begin_; }
 
  protected:
+  // Boost's binary archive writes each primitive with its own sputn: most writes
+  // are 1, 2, 4 or 8 bytes, copied here with fixed-size moves instead of a call
+  // to memcpy (about a quarter of the field archive's cost in freeze).
   std::streamsize xsputn(const char* s, std::streamsize n) override {
     const auto len = static_cast<std::size_t>(n);
-    if (!spilled_ && len <= static_cast<std::size_t>(end_ - cur_)) {
-      if (len) std::memcpy(cur_, s, len);
+    if (!spilled_ && len <= static_cast<std::size_t>(end_ - cur_)) [[likely]] {
+      switch (len) {
+        case 8: std::memcpy(cur_, s, 8); break;
+        case 4: std::memcpy(cur_, s, 4); break;
+        case 2: std::memcpy(cur_, s, 2); break;
+        case 1: *cur_ = *s; break;
+        case 0: break;
+        default: std::memcpy(cur_, s, len); break;
+      }
       cur_ += len;
-    } else {
-      spill();
-      spill_.append(s, len);
+      return n;
     }
-    return n;
+    return spill_write(s, n);
   }
   int_type overflow(int_type c) override {
     if (c != traits_type::eof()) {
@@ -191,6 +199,12 @@ class RegionSink final : public std::streambuf {
   }
 
  private:
+  // The rare path, out of line so that the common one saves no registers.
+  [[gnu::noinline]] std::streamsize spill_write(const char* s, std::streamsize n) {
+    spill();
+    spill_.append(s, static_cast<std::size_t>(n));
+    return n;
+  }
   void spill() {
     if (spilled_) return;
     spill_.reserve(2 * static_cast<std::size_t>(end_ - begin_) + 4096);
