@@ -165,7 +165,7 @@ void ensure_region(NativeThread& nt) {
   arch::make_context(stub, nt.region.low, nt.region.size, &native_entry);
   nt.stub_fctx = stub.fctx;
   arch::copy_into_slice(nt.stub, static_cast<char*>(stub.fctx),
-                        static_cast<std::size_t>(nt.region.high() - static_cast<char*>(stub.fctx)));
+                        static_cast<std::size_t>(nt.region.high() - static_cast<char*>(stub.fctx)), nt.region.high());
   nt.switcher_stack = arch::map_stack(16 * 1024);
   arch::make_context(nt.switcher, nt.switcher_stack.low, nt.switcher_stack.size, &native_entry);
 }
@@ -320,7 +320,7 @@ NativeFrameBase* make_native_frame(std::size_t size, const NativeOptions& option
   auto* f = ::new (mem) NativeFrameBase(static_cast<std::uint32_t>(total), sliced, ops);
   try {
     if (sliced) {
-      arch::copy_into_slice(f->slice, nt.stub.bytes, nt.stub.size);
+      arch::copy_into_slice(f->slice, nt.stub.bytes, nt.stub.size, nt.region.high());
       f->ctx.fctx = nt.stub_fctx;
       f->ctx.stack_low = nt.region.low;
       f->ctx.stack_size = static_cast<std::uint32_t>(nt.region.size);

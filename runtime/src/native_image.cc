@@ -121,11 +121,12 @@ RestoredNative restore_native_frame(const NativeRestore& r) {
                                         static_cast<const CallableOps*>(r.callable_ops));
   try {
     if (r.started) {
-      arch::copy_into_slice(f->slice, reinterpret_cast<const char*>(r.stack.data()), r.stack.size());
+      arch::copy_into_slice(f->slice, reinterpret_cast<const char*>(r.stack.data()), r.stack.size(),
+                            nt.region.high());
       f->ctx.fctx = reinterpret_cast<void*>(r.context);
       f->started = true;
     } else {
-      arch::copy_into_slice(f->slice, nt.stub.bytes, nt.stub.size);
+      arch::copy_into_slice(f->slice, nt.stub.bytes, nt.stub.size, nt.region.high());
       f->ctx.fctx = nt.stub_fctx;
     }
   } catch (...) {
