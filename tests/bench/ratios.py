@@ -474,6 +474,7 @@ def section_native_switch(num, res, doc, goals, info):
     ratios = {}
     for label, what, note in (
             ("switch/stasis_dedicated/two_tasklets", "stasis: two dedicated tasklets, yield()", "<- the goal's stasis side"),
+            ("switch/stasis_dedicated/switch_to", "stasis: two dedicated tasklets, switch_to() (targeted)", ""),
             ("switch/stasis_dedicated/one_tasklet", "stasis: one dedicated tasklet, yield() through the loop", ""),
             ("switch/stasis_dedicated/yield_alone", "stasis: one dedicated tasklet, yield() under run()",
              "context: may not switch")):
@@ -498,6 +499,8 @@ def section_native_switch(num, res, doc, goals, info):
     two = ns_per_item(res.get("switch/stasis_dedicated/two_tasklets"), "ns_per_roundtrip")
     info.append(("dedicated switch round trip, two tasklets, vs raw fibers via main (4 jumps)",
                  fmt(ratio_of(two, hub), "x")))
+    info.append(("dedicated switch round trip, two tasklets, switch_to() (targeted, as a fiber resume) vs raw fiber",
+                 fmt(ratios.get("switch/stasis_dedicated/switch_to"), "x")))
 
 
 def section_sliced_switch(num, res, doc, goals, info):
@@ -508,27 +511,33 @@ def section_sliced_switch(num, res, doc, goals, info):
           % (num, " (CPython %s, greenlet %s)" % (g.get("python"), g.get("greenlet")) if "python" in g else ""))
     rows = []
     ratios = {}
+    targeted = {}  # greenlet / stasis switch_to()
     for x in SLICED_LIVE_BYTES:
         label = "switch/stasis_sliced/two_tasklets/live_%dB" % x
         r = res.get(label)
         p = points.get(x) or {}
         if r is not None and "error" in r:
-            rows.append(["%d B" % x, "error: " + r["error"], "", "", "", "", ""])
+            rows.append(["%d B" % x, "error: " + r["error"], "", "", "", "", "", "", ""])
             continue
         ns = ns_per_item(r, "ns_per_roundtrip")
+        to_r = res.get("switch/stasis_sliced/switch_to/live_%dB" % x)
+        to_ns = None if to_r is None or "error" in to_r else ns_per_item(to_r, "ns_per_roundtrip")
         gns = p.get("ns_per_roundtrip")
         ratios[x] = ratio_of(gns, ns)
-        rows.append(["%d B" % x, fmt(ns), fmt((r or {}).get("live_stack_bytes")), fmt(gns),
-                     fmt(p.get("saved_bytes")), str(p.get("levels", "")), fmt(ratios[x], "x")])
-    table(rows, ["live buffer", "stasis ns", "stasis live B (>=)", "greenlet ns", "greenlet saved B",
-                 "C levels", "greenlet/stasis"])
+        targeted[x] = ratio_of(gns, to_ns)
+        rows.append(["%d B" % x, fmt(ns), fmt((r or {}).get("live_stack_bytes")), fmt(to_ns), fmt(gns),
+                     fmt(p.get("saved_bytes")), str(p.get("levels", "")), fmt(ratios[x], "x"),
+                     fmt(targeted[x], "x")])
+    table(rows, ["live buffer", "stasis yield ns", "stasis live B (>=)", "stasis switch_to ns", "greenlet ns",
+                 "greenlet saved B", "C levels", "greenlet/yield", "greenlet/switch_to"])
     if "error" in g:
         print("   greenlet: error: %s" % g["error"])
     one = res.get("switch/stasis_sliced/one_tasklet/live_1024B")
     if one is not None:
         print("   context: one sliced tasklet yielding alone with 1 KiB live (nothing to copy): %s ns"
               % ("error: " + one["error"] if "error" in one else fmt(ns_per_item(one, "ns_per_roundtrip"))))
-    print("   stasis: two sliced tasklets, each with an X-byte local buffer live across yield(); 'live B' = region")
+    print("   stasis: two sliced tasklets, each with an X-byte local buffer live across yield() (or across")
+    print("   switch_to(), the targeted switch greenlet's switch() also is); 'live B' = region")
     print("   top - buffer (a lower bound of its slice). greenlet: two greenlets started at the same depth, so")
     print("   every switch copies; 'saved B' = greenlet._stack_saved, at least X (CPython's own C frames are")
     print("   ~1.3 KiB, more added by 'C levels' of interpreter recursion); its time includes the Python loop")
@@ -536,6 +545,8 @@ def section_sliced_switch(num, res, doc, goals, info):
         r = ratios.get(x)
         goals.append(("sliced switch, %d B live, >= %gx faster than greenlet" % (x, GOAL_SLICED_SWITCH),
                       fmt(r, "x"), r is not None and r >= GOAL_SLICED_SWITCH))
+    for x in SLICED_LIVE_BYTES:
+        info.append(("sliced switch_to() (targeted), %d B live, greenlet/stasis" % x, fmt(targeted.get(x), "x")))
 
 
 def section_native_pingpong(num, res, doc, goals, info):
