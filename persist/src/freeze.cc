@@ -239,8 +239,11 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   // The passes over order_ visit tasklets scattered over the heap (in channel
   // queue order, say): fetch the tasklets a few steps ahead, and their innermost
   // frames once the tasklet is there, so that the cache misses overlap.
-  void prefetch(std::size_t i) const {
-    constexpr std::size_t kTaskletsAhead = 16, kFramesAhead = 8;
+  // always_inline is load-bearing: a function whose only effects are prefetches
+  // looks side-effect free to GCC (ipa-pure-const), which then deletes the calls
+  // of an out-of-line copy — GCC 12 did, and freeze ran 1.4x slower.
+  [[gnu::always_inline]] void prefetch(std::size_t i) const {
+    constexpr std::size_t kTaskletsAhead = 64, kFramesAhead = 32;
     if (i + kTaskletsAhead < order_.size()) {
       const char* t = reinterpret_cast<const char*>(order_[i + kTaskletsAhead]);
       __builtin_prefetch(t);
