@@ -15,6 +15,7 @@ STASIS_PERSISTENT_FRAME(ReceiveProbe, "test.net.ReceiveProbe", 1);
 STASIS_PERSISTENT_FRAME(Wanderer, "test.net.Wanderer", 1);
 STASIS_PERSISTENT_FRAME(SendRaise, "test.net.SendRaise", 1);
 STASIS_PERSISTENT_FRAME(SelectThenSend, "test.net.SelectThenSend", 1);
+STASIS_PERSISTENT_FRAME(Boomerang, "test.net.Boomerang", 1);
 
 namespace {
 const bool listed_registered = [] {

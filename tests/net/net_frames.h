@@ -196,6 +196,29 @@ struct Wanderer : Frame<Wanderer> {
   }
 };
 
+// Goes to `away`, makes a channel there, comes back to `home` with it and sends
+// 7 on it. The channel stays at `away` (its home; the node keeps it for its whole
+// life) and nobody there receives, so back at `home` the send is a remote
+// operation that stays in flight. `failed` tells whether a move failed.
+struct Boomerang : Frame<Boomerang> {
+  std::string away;
+  std::string home;
+  Channel<std::int64_t>* ch = nullptr;
+  bool failed = false;
+  STASIS_FIELDS(away, home, ch, failed)
+  Step run(Ctx& cx) {
+    STASIS_BEGIN(cx);
+    STASIS_MIGRATE(cx, away, failed);
+    if (failed) STASIS_RETURN(cx, std::string("could not go away"));
+    ch = new Channel<std::int64_t>({.name = "made-away"});  // owned by the node it was made on, never freed
+    STASIS_MIGRATE(cx, home, failed);
+    if (failed) STASIS_RETURN(cx, std::string("could not come home"));
+    STASIS_SEND(cx, *ch, 7);
+    STASIS_RETURN(cx, std::string("sent"));
+    STASIS_END(cx);
+  }
+};
+
 }  // namespace stasis::test
 
 #endif  // STASIS_TESTS_NET_FRAMES_H_

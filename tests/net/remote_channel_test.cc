@@ -1,8 +1,10 @@
 // remote_channel_test.cc — channels that stay home while their tasklets move:
 // a pipeline spread over three node processes gives the single-process result,
-// and a closed home channel raises ChannelClosed in a remote receiver.
+// a closed home channel raises ChannelClosed in a remote receiver, and a tasklet
+// whose operation is crossing to another node is not migrated.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -143,6 +145,41 @@ TEST(RemoteChannels, SenderAndReceiverOnOneNodeShareAProxyWithoutDuplicates) {
     for (std::int64_t v = 1; v <= 50; ++v) want = want * 31 + static_cast<std::uint64_t>(v);
     EXPECT_EQ(finished_result(a, b.address(), "fold" + suffix), std::to_string(static_cast<std::int64_t>(want)));
   }
+}
+
+TEST(RemoteChannels, MigrateRefusesATaskletWhoseRemoteSendIsInFlightAndItGoesOnWaiting) {
+  TwoNodes nodes(STASIS_NET_TEST_NODE, "inflight");
+  auto& [key, b, sched, a] = nodes;
+  sched.spawn(Boomerang{.away = b.address(), .home = a.address()}, {.name = "boomerang"});
+  // It comes back as a new tasklet hosted here, and blocks sending on its proxy
+  // of the channel it made at B.
+  TaskletRef back;
+  ASSERT_TRUE(a.run_until([&] {
+    for (const TaskletRef& t : a.hosted()) {
+      if (t->name() == "boomerang" && t->state() == TaskletState::kBlocked) back = t;
+    }
+    return back.get() != nullptr;
+  }, std::chrono::seconds(20))) << "the tasklet did not come back and block in its send";
+  // Two more turns of the host: the first one's pump starts the send at B, where
+  // nobody receives, so it stays in flight.
+  int turns = 0;
+  a.run_until([&] { return ++turns > 2; });
+  try {
+    a.migrate(back, b.address());
+    FAIL() << "migrate moved a tasklet whose send was crossing to another node";
+  } catch (const net::MigrationError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'boomerang'"), std::string::npos) << what;
+    EXPECT_NE(what.find("crossing to another node"), std::string::npos) << what;
+  }
+  // Nothing changed: it is still here, hosted, blocked in the same send.
+  EXPECT_TRUE(back->alive());
+  EXPECT_EQ(back->state(), TaskletState::kBlocked);
+  const auto hosted = a.hosted();
+  EXPECT_NE(std::find(hosted.begin(), hosted.end(), back), hosted.end());
+  turns = 0;
+  a.run_until([&] { return ++turns > 2; });
+  EXPECT_EQ(back->state(), TaskletState::kBlocked);
 }
 
 }  // namespace
