@@ -227,7 +227,11 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   }
   std::string channel_label(std::uint32_t index) const override {
     if (index == kNullChannel) return "null";
-    return "#" + std::to_string(channels_[index].channel->id());
+    // Not "#" + to_string(...): GCC 12 -O3 warns -Wrestrict on that inlined
+    // concatenation, a false positive (GCC PR 105329).
+    std::string label = std::to_string(channels_[index].channel->id());
+    label.insert(label.begin(), '#');
+    return label;
   }
 
  private:
