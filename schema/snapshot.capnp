@@ -1,4 +1,4 @@
-# schema/snapshot.capnp — the Stasis snapshot message, format version 2.
+# schema/snapshot.capnp — the Stasis snapshot message, format version 3.
 #
 # A snapshot file is a fixed header, this message (optionally zstd-compressed) and a
 # checksum; see docs/snapshot-format.md for the container and the compatibility rules.
@@ -37,6 +37,7 @@ struct Snapshot {
   note @9 :Text;                    # free text from the writer (e.g. "checkpoint 12")
   modules @10 :List(Module);        # native snapshots: the writer's loaded objects (empty otherwise)
   symbols @11 :List(Symbol);        # native snapshots: the code addresses their frames name
+  taskletTable @12 :TaskletTable;   # format 3: the tasklets as columns; `tasklets` is then empty
 
   enum Scope {
     scheduler @0;                   # every alive tasklet of one scheduler
@@ -106,6 +107,55 @@ struct Tasklet {
     blocked @2;
     paused @3;
   }
+}
+
+# Format 3: the tasklets of `Snapshot.tasklets` as parallel columns, so that a
+# reader gets each value with an array access instead of a struct and pointer
+# read per record. Entry i of every per-tasklet column describes tasklet i (same
+# order and rules as `tasklets`); the per-frame columns hold every tasklet's frames,
+# tasklet after tasklet, innermost first. What few tasklets have (a name, a slot, a
+# sleep, a native record) and field values of frames sit in sparse lists keyed by
+# index. A message uses `tasklets` or `taskletTable`, never both.
+struct TaskletTable {
+  ids @0 :List(UInt64);
+  states @1 :List(Tasklet.State);
+  priorities @2 :List(Int8);
+  flags @3 :List(UInt8);            # bit 0 atomic, 1 blockTrap, 2 started, 3 interrupted; others 0
+  waitKinds @4 :List(WaitKind);
+  waitChannels @5 :List(UInt32);    # index into channels for send/receive waits, else 0
+  frameCounts @6 :List(UInt32);     # frames of each tasklet (0 for a native one)
+  frameTypes @7 :List(UInt32);      # per frame: index into Snapshot.frameTypes
+  resumePoints @8 :List(UInt16);    # per frame, as Frame.resumePoint
+  catchesChild @9 :List(Bool);      # per frame, as Frame.catchesChild
+  archiveBytes @10 :List(UInt32);   # per frame, as Frame.archiveBytes
+  extras @11 :List(TaskletExtra);   # strictly increasing `tasklet`
+  frameFields @12 :List(FrameFields); # strictly increasing `frame`
+
+  enum WaitKind {
+    none @0;
+    send @1;
+    receive @2;
+    sleep @3;                       # the time left is TaskletExtra.sleep
+  }
+}
+
+# What only some tasklets have. A tasklet that sleeps has an entry (it holds the
+# time left); one with a name, a slot value or a native record has one to hold it.
+# At most one entry per tasklet.
+struct TaskletExtra {
+  tasklet @0 :UInt32;               # index into the table
+  name @1 :Text;
+  sleep @2 :Int64;                  # ns left on its timer, for a sleep wait (>= 0); else 0
+  hasSlot @3 :Bool;
+  slot @4 :Value;                   # a value in flight, if hasSlot
+  native @5 :NativeTasklet;         # set for a native tasklet
+}
+
+# The field values of one frame (a frame type whose fields the archive does not
+# describe by itself: see Frame.fields).
+struct FrameFields {
+  frame @0 :UInt32;                 # index into the per-frame columns
+  fields @1 :List(Field);
 }
 
 struct Frame {
