@@ -21,6 +21,7 @@
 
 #include "checksum.h"
 #include "stasis/error.h"
+#include "stasis/persist/tasklet_table.h"
 
 namespace stasis::persist {
 namespace {
@@ -428,6 +429,20 @@ MessageView::~MessageView() = default;
 
 schema::Snapshot::Reader MessageView::root() const {
   return with_capnp_errors(source_name_, [&] { return reader_->getRoot<schema::Snapshot>(); });
+}
+
+schema::Snapshot::Reader MessageView::listed_root() const {
+  const schema::Snapshot::Reader stored = root();
+  if (!listed_) {
+    if (!with_capnp_errors(source_name_, [&] { return has_tasklet_table(stored); })) return stored;
+    // Room for the copy in one segment, as long as that stays a modest allocation.
+    const auto first_words = static_cast<unsigned>(std::min<std::uint64_t>(decoded_.words.size() + 1024, 1u << 24));
+    auto listed = std::make_unique<capnp::MallocMessageBuilder>(first_words);
+    with_capnp_errors(source_name_,
+                      [&] { expand_tasklet_table(stored, listed->initRoot<schema::Snapshot>(), source_name_); });
+    listed_ = std::move(listed);
+  }
+  return listed_->getRoot<schema::Snapshot>().asReader();
 }
 
 }  // namespace stasis::persist

@@ -14,6 +14,7 @@
 
 #include "snapshot_fixture.h"
 #include "stasis/persist/container.h"
+#include "stasis/persist/tasklet_table.h"
 #include "stasis/persist/validate.h"
 
 // --- Allocation probe: the largest single operator-new request while armed. ---
@@ -522,6 +523,34 @@ TEST(Container, ListClaimingHugeElementCountOfEmptyStructsIsCorrupt) {
   EXPECT_NE(problems[0].find("malformed Cap'n Proto message"), std::string::npos) << problems[0];
   // Raw access through the view converts too.
   error_of<SnapshotCorrupt>([&] { with_capnp_errors("bomb.snap", [&] { return v.root().getTasklets().size(); }); });
+}
+
+// Format 3: a taskletTable column claiming 2^29-1 empty structs (extras) costs
+// listed_root() its traversal limit, not an allocation.
+TEST(Container, TableColumnClaimingHugeElementCountIsCorruptWhenExpanded) {
+  auto m = make_fixture_message();
+  capnp::MallocMessageBuilder table;
+  pack_tasklet_table(fixture_root(*m), table.initRoot<schema::Snapshot>());
+  auto words = capnp::messageToFlatArray(table);
+  ASSERT_EQ(word_at(words, 0) & 0xffffffffu, 0u) << "single segment expected";
+  constexpr unsigned kTaskletTableSlot = 10;  // the Snapshot's 11th pointer field
+  std::size_t ptr = root_pointer_word(words, kTaskletTableSlot);
+  std::uint64_t p = word_at(words, ptr);
+  ASSERT_EQ(p & 3, 0u) << "a struct pointer";
+  std::size_t table_data = ptr + 1 + static_cast<std::size_t>(static_cast<std::int32_t>(p & 0xffffffffu) >> 2);
+  constexpr unsigned kExtrasSlot = 11;  // TaskletTable.extras
+  std::size_t extras = table_data + ((p >> 32) & 0xffff) + kExtrasSlot;
+  std::uint64_t list = word_at(words, extras);
+  ASSERT_EQ((list >> 32) & 7, 7u) << "an inline-composite list";
+  std::size_t tag = extras + 1 + static_cast<std::size_t>(static_cast<std::int32_t>(list & 0xffffffffu) >> 2);
+  set_word(words, tag, (std::uint64_t{(1u << 29) - 1} << 2));
+
+  MessageView v = MessageView::from_bytes(as_file(words), {}, "bomb3.snap");
+  std::size_t largest = largest_allocation([&] {
+    std::string msg = error_of<SnapshotCorrupt>([&] { v.listed_root(); });
+    EXPECT_NE(msg.find("bomb3.snap: malformed Cap'n Proto message"), std::string::npos) << msg;
+  });
+  EXPECT_LT(largest, std::size_t{1} << 20);
 }
 
 TEST(Container, DataListClaimingMoreBytesThanTheMessageIsCorrupt) {

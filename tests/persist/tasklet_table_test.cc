@@ -1,7 +1,8 @@
 // tests/persist/tasklet_table_test.cc — the two tasklet layouts (list and format 3's
 // table): pack then expand gives back the message exactly, for every Tasklet field;
 // expand refuses each way the columns can disagree with SnapshotCorrupt naming the
-// column, a hostile frameCounts without allocating for it.
+// column, a hostile frameCounts without allocating for it; MessageView::listed_root
+// expands a table once and leaves a list-form message as it is.
 #include <gtest/gtest.h>
 
 #include <capnp/any.h>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "snapshot_fixture.h"
+#include "stasis/persist/container.h"
 #include "stasis/persist/tasklet_table.h"
 #include "stasis/persist/validate.h"
 
@@ -285,6 +287,37 @@ TEST(TaskletTable, PackRefusesATable) {
   auto table = packed(root_of(*make_listed_message()));
   capnp::MallocMessageBuilder out;
   EXPECT_THROW(pack_tasklet_table(root_of(*table), out.initRoot<Snapshot>()), InvalidArgument);
+}
+
+TEST(MessageView, ListedRootExpandsATableOnce) {
+  auto listed = make_listed_message();
+  auto table = packed(root_of(*listed));
+  MessageView view = MessageView::from_bytes(testing::encode(*table), {}, "t.snap");
+  EXPECT_TRUE(has_tasklet_table(view.root()));
+  auto first = view.listed_root();
+  EXPECT_TRUE(same(first, root_of(*listed)));
+  // Cached: the same records, also after the view moved.
+  MessageView moved = std::move(view);
+  auto again = moved.listed_root();
+  EXPECT_EQ(again.getTasklets()[0].getName().begin(), first.getTasklets()[0].getName().begin());
+}
+
+TEST(MessageView, ListedRootOfAListFormMessageIsItsRoot) {
+  auto listed = make_listed_message();
+  MessageView view = MessageView::from_bytes(testing::encode(*listed), {}, "l.snap");
+  EXPECT_EQ(view.listed_root().getTasklets()[0].getName().begin(), view.root().getTasklets()[0].getName().begin());
+}
+
+TEST(MessageView, ListedRootNamesTheSourceOfABadTable) {
+  auto table = packed(root_of(*make_listed_message()));
+  table->getRoot<Snapshot>().getTaskletTable().initPriorities(2);
+  MessageView view = MessageView::from_bytes(testing::encode(*table), {}, "bad.snap");
+  try {
+    view.listed_root();
+    ADD_FAILURE() << "no error";
+  } catch (const SnapshotCorrupt& e) {
+    EXPECT_EQ(std::string(e.what()), "bad.snap: taskletTable.priorities has 2 entries but taskletTable.ids has 8");
+  }
 }
 
 }  // namespace

@@ -182,6 +182,15 @@ class MessageView {
   // returned reader may still throw kj::Exception for malformed parts: walk it inside
   // with_capnp_errors(), or run validate_snapshot() (validate.h) first.
   schema::Snapshot::Reader root() const;
+  // The root with its tasklets in the `tasklets` list (the format-2 layout): root()
+  // itself for a message in list form; for a format-3 message (taskletTable), the
+  // message expanded once (expand_tasklet_table, tasklet_table.h) and kept in the view.
+  // Readers that walk tasklets record by record (stasis-dump, tests) use it; thaw and
+  // the validator read root(). Throws SnapshotCorrupt, naming the source, for a bad
+  // root pointer or a table whose columns disagree; readers it returns stay valid
+  // while the view lives (moves included). The first call on a format-3 view writes
+  // the cache: do not make it from two threads at once.
+  schema::Snapshot::Reader listed_root() const;
   const ContainerInfo& info() const noexcept { return decoded_.info; }
   const std::string& source_name() const noexcept { return source_name_; }
   kj::ArrayPtr<const capnp::word> words() const noexcept { return decoded_.words.asPtr(); }
@@ -190,6 +199,7 @@ class MessageView {
   DecodedContainer decoded_;
   std::string source_name_;
   std::unique_ptr<capnp::FlatArrayMessageReader> reader_;
+  mutable std::unique_ptr<capnp::MallocMessageBuilder> listed_;  // listed_root() of a format-3 message
 };
 
 }  // namespace stasis::persist
