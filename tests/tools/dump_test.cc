@@ -24,6 +24,7 @@
 #include "../persist/snapshot_fixture.h"
 #include "stasis/persist/persistent_frame.h"
 #include "stasis/persist/snapshot.h"
+#include "stasis/persist/tasklet_table.h"
 #include "stasis/stasis.h"
 
 extern char** environ;
@@ -107,6 +108,9 @@ class Dump : public ::testing::Test {
     auto m = make_fixture_message();
     fixture_ = write_temp_file("fixture.snap", encode(*m));
     zstd_ = write_temp_file("fixture-zstd.snap", encode(*m, persist::Compression::kZstd));
+    capnp::MallocMessageBuilder table;  // the fixture in format 3's tasklet layout
+    persist::pack_tasklet_table(fixture_root(*m), table.initRoot<Snapshot>());
+    table_ = write_temp_file("fixture-table.snap", encode(table));
 
     // B: the producer moved on (i 3 -> 4, resume point 2), the sleeper ended, a
     // tasklet 5 appeared, the jobs buffer lost its oldest value.
@@ -136,9 +140,9 @@ class Dump : public ::testing::Test {
     garbage_ = write_temp_file("garbage.bin", "this is not a snapshot at all\n");
   }
 
-  static std::string fixture_, zstd_, changed_, invalid_, flipped_, garbage_;
+  static std::string fixture_, zstd_, table_, changed_, invalid_, flipped_, garbage_;
 };
-std::string Dump::fixture_, Dump::zstd_, Dump::changed_, Dump::invalid_, Dump::flipped_, Dump::garbage_;
+std::string Dump::fixture_, Dump::zstd_, Dump::table_, Dump::changed_, Dump::invalid_, Dump::flipped_, Dump::garbage_;
 
 TEST_F(Dump, HelpForEverySubcommand) {
   for (const char* sub : {"info", "tasklets", "show", "channels", "json", "dot", "verify", "diff"}) {
@@ -180,6 +184,38 @@ TEST_F(Dump, Info) {
   }
   EXPECT_TRUE(contains(dump({"info", fixture_}).out, "compression      none\n"));
   EXPECT_TRUE(contains(dump({"info", zstd_}).out, "compression      zstd, payload "));
+}
+
+TEST_F(Dump, InfoShowsTheTaskletLayout) {
+  Result list = dump({"info", fixture_});
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_TRUE(contains(list.out, "\ntasklet layout   list (format 2)\n")) << list.out;
+  Result table = dump({"info", table_});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_TRUE(contains(table.out, "\ntasklet layout   table (format 3)\n")) << table.out;
+  // Counted from the expanded records, the same as in list form.
+  EXPECT_TRUE(contains(table.out, "tasklets         4 (1 runnable, 3 blocked)\n")) << table.out;
+  EXPECT_TRUE(contains(table.out, "frames           5\n")) << table.out;
+}
+
+// The commands that walk tasklets read a format-3 table as its records: the same
+// output as for the list. (--no-check: this checks the readers, not the validator.)
+TEST_F(Dump, TableLayoutReadsLikeTheList) {
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"tasklets"}, {"show", "3"}, {"show", "4"}, {"channels"}, {"dot", "--fields"}}) {
+    auto run = [&](const std::string& file) {
+      std::vector<std::string> full = {args[0], file};
+      full.insert(full.end(), args.begin() + 1, args.end());
+      full.push_back("--no-check");
+      return dump(full);
+    };
+    Result list = run(fixture_), table = run(table_);
+    SCOPED_TRACE(args[0]);
+    ASSERT_EQ(list.code, 0) << list.err;
+    EXPECT_EQ(table.code, 0) << table.err;
+    for (std::size_t at; (at = table.out.find(table_)) != std::string::npos;) table.out.replace(at, table_.size(), fixture_);
+    EXPECT_EQ(table.out, list.out);
+  }
 }
 
 TEST_F(Dump, TaskletsTable) {
@@ -492,7 +528,7 @@ class DumpArchive : public ::testing::Test {
   static std::string edited(const std::function<void(Snapshot::Builder)>& edit) {
     persist::MessageView view = persist::MessageView::from_bytes(bytes_);
     capnp::MallocMessageBuilder b;
-    b.setRoot(view.root());
+    b.setRoot(view.listed_root());
     edit(b.getRoot<Snapshot>());
     return persist::encode_container(b, {persist::Compression::kNone});
   }
@@ -516,9 +552,9 @@ class DumpArchive : public ::testing::Test {
 
 TEST_F(DumpArchive, RecordsCarryValuesOnlyWhereTheArchiveCannotDescribeThem) {
   persist::MessageView view = persist::MessageView::from_bytes(bytes_);
-  for (auto t : view.root().getTasklets()) {
+  for (auto t : view.listed_root().getTasklets()) {
     auto frame = t.getFrames()[0];
-    std::string type = view.root().getFrameTypes()[frame.getType()].getName().cStr();
+    std::string type = view.listed_root().getFrameTypes()[frame.getType()].getName().cStr();
     if (type == "test.dump.Decoded") {
       EXPECT_EQ(frame.getFields().size(), 0u);
     } else if (type == "test.dump.Described") {
@@ -588,7 +624,7 @@ TEST_F(DumpArchive, JsonDotAndDiffUseTheDecodedFields) {
       << r.out;
 
   // id 7 -> 8 in the archive: diff reports the decoded field.
-  auto [offset, index] = frame_offset(persist::MessageView::from_bytes(bytes_).root(), decoded_id_);
+  auto [offset, index] = frame_offset(persist::MessageView::from_bytes(bytes_).listed_root(), decoded_id_);
   std::string changed = write_temp_file("archive-changed.snap", edited([&, offset = offset](Snapshot::Builder s) {
     s.getArchive()[offset + 4] = 8;  // after the channel index
   }));
@@ -601,7 +637,7 @@ TEST_F(DumpArchive, JsonDotAndDiffUseTheDecodedFields) {
 // shows as "<TYPE: ...>" for that field and the ones after it, never a crash or a
 // read outside the frame's bytes.
 TEST_F(DumpArchive, BadArchiveBytesShowAsUndecodedFields) {
-  auto [offset, index] = frame_offset(persist::MessageView::from_bytes(bytes_).root(), decoded_id_);
+  auto [offset, index] = frame_offset(persist::MessageView::from_bytes(bytes_).listed_root(), decoded_id_);
   const std::string id = std::to_string(decoded_id_);
   // The label's length (after in 4, id 8, small 4, tiny 1, port 2, ratio 8, scale 4, done 1).
   std::string huge = write_temp_file("archive-huge.snap", edited([&, offset = offset](Snapshot::Builder s) {
@@ -671,10 +707,10 @@ class DumpNative : public ::testing::Test {
     bytes_ = slurp(path_);
     // The tasklet's id and its recorded frames, read directly from the message.
     persist::MessageView view = persist::MessageView::from_bytes(bytes_);
-    auto t = view.root().getTasklets()[0];
+    auto t = view.listed_root().getTasklets()[0];
     id_ = std::to_string(t.getId());
     auto frames = t.getNative().getFrames();
-    auto symbols = view.root().getSymbols();
+    auto symbols = view.listed_root().getSymbols();
     for (unsigned k = 0; k < frames.size(); ++k) {
       const std::uint32_t sym = frames[k].getSymbol();
       std::string f = sym ? symbols[sym - 1].getFunction().cStr() : "";
@@ -695,7 +731,7 @@ class DumpNative : public ::testing::Test {
   static std::string edited(const std::string& name, const std::function<void(Snapshot::Builder)>& edit) {
     persist::MessageView view = persist::MessageView::from_bytes(bytes_);
     capnp::MallocMessageBuilder b;
-    b.setRoot(view.root());
+    b.setRoot(view.listed_root());
     edit(b.getRoot<Snapshot>());
     return write_temp_file(name, persist::encode_container(b, {persist::Compression::kNone}));
   }
@@ -728,7 +764,7 @@ TEST_F(DumpNative, TaskletsMarksNativeTaskletsAndTheirDepth) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "ID  NAME            KIND    STATE    PRI  DEPTH  WAITING ON\n")) << r.out;
   persist::MessageView view = persist::MessageView::from_bytes(bytes_);
-  std::string depth = std::to_string(view.root().getTasklets()[0].getNative().getFrames().size());
+  std::string depth = std::to_string(view.listed_root().getTasklets()[0].getNative().getFrames().size());
   EXPECT_TRUE(contains(r.out, id_ + "   native-fixture  native  blocked  0    " + depth)) << r.out;
   EXPECT_TRUE(contains(r.out, "receive on channel #")) << r.out;
   EXPECT_TRUE(contains(r.out, "'fixture-in'\n")) << r.out;
@@ -817,7 +853,7 @@ TEST_F(DumpNative, JsonHasTheNativeRecordWithoutRawBytes) {
   EXPECT_GT(n["stackBytes"].get<std::uint64_t>(), 0u);
   EXPECT_GT(n["arenaBytes"].get<std::uint64_t>(), 0u);
   EXPECT_GT(n["summary"]["words"].get<std::uint64_t>(), 0u);
-  EXPECT_EQ(n["relocations"].size(), persist::MessageView::from_bytes(bytes_).root().getTasklets()[0].getNative().getRelocations().size());
+  EXPECT_EQ(n["relocations"].size(), persist::MessageView::from_bytes(bytes_).listed_root().getTasklets()[0].getNative().getRelocations().size());
   EXPECT_FALSE(n.contains("stack")) << "raw stack bytes must not be dumped";
   ASSERT_GT(n["frames"].size(), static_cast<std::size_t>(outer_));
   EXPECT_TRUE(contains(n["frames"][inner_]["function"].get<std::string>(), "fixture_inner"));

@@ -1,4 +1,5 @@
-// tools/stasis-dump/cmd_info.cc — `info`: container header, producer and counts.
+// tools/stasis-dump/cmd_info.cc — `info`: container header, tasklet layout (list or
+// format 3's table), producer and counts.
 // Does not validate: it shows what the file holds even when it breaks invariants.
 // Native snapshots add a "native" line (count, stack and arena bytes) and a
 // "modules" line (count; --modules lists the table, one module per line).
@@ -8,6 +9,7 @@
 #include "loaded.h"
 #include "native.h"
 #include "render.h"
+#include "stasis/persist/tasklet_table.h"
 
 namespace stasis::dump {
 namespace {
@@ -41,6 +43,7 @@ int run_info(const InfoOptions& o, std::ostream& out) {
     line(out, "file", escaped(o.file));
     line(out, "format", "version " + std::to_string(c.version) + ", header " + count_text(c.header_bytes, "byte") +
                             ", flags 0x" + hex_text(c.flags, 8));
+    line(out, "tasklet layout", persist::has_tasklet_table(s.view.root()) ? "table (format 3)" : "list (format 2)");
     line(out, "compression", c.compressed ? "zstd, payload " + percent_text(c.payload_bytes, c.message_bytes) +
                                                 " of the message (ratio " + ratio_text(c.message_bytes, c.payload_bytes) + ")"
                                           : std::string("none"));

@@ -11,7 +11,7 @@ namespace stasis::dump {
 
 Loaded::Loaded(persist::MessageView v) : view(std::move(v)) {
   persist::with_capnp_errors(view.source_name(), [&] {
-    root = view.root();
+    root = view.listed_root();  // format 3: the table expanded into records
     frame_types = root.getFrameTypes();
     value_types = root.getValueTypes();
     tasklets = root.getTasklets();
@@ -88,7 +88,7 @@ Loaded load_snapshot(const std::string& path, bool check) {
     }
     // The native records' structure, as the native thawer checks it.
     std::vector<std::string> problems;
-    persist::with_capnp_errors(path, [&] { problems = check_native_records(view.root(), 1); });
+    persist::with_capnp_errors(path, [&] { problems = check_native_records(view.listed_root(), 1); });
     if (!problems.empty()) throw SnapshotCorrupt(path + ": " + problems.front() + hint);
   }
   return Loaded(std::move(view));

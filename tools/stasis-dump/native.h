@@ -101,6 +101,7 @@ void print_native(const Loaded& s, schema::Tasklet::Reader t, Rewalk mode, std::
 // the stack, callable or a run, naming tasklets and native tasklets of the snapshot;
 // recorded frames with growing stack pointers inside [context, regionHigh]. Up to max_problems
 // lines, paths as check_snapshot writes them ("tasklets[0].native: ...").
+// `root` keeps its tasklets in list form: pass MessageView::listed_root().
 std::vector<std::string> check_native_records(schema::Snapshot::Reader root, std::size_t max_problems);
 
 }  // namespace stasis::dump
