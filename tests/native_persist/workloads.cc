@@ -263,7 +263,7 @@ int thaw_hostile(const char* path) {
   for (const auto& [what, edit] : cases) {
     persist::MessageView view = persist::MessageView::from_bytes(intact.bytes());
     capnp::MallocMessageBuilder message;
-    message.setRoot(view.root());
+    message.setRoot(view.listed_root());
     auto tasklets = message.getRoot<schema::Snapshot>().getTasklets();
     for (auto t : tasklets) {
       if (t.hasNative()) edit(t.getNative());

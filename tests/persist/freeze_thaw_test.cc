@@ -212,7 +212,7 @@ TEST(FreezeThaw, SleepingTaskletKeepsItsRemainingTime) {
   Snapshot snap = persist::freeze(s);
   // The snapshot holds the time left on the timer: more than nothing, at most 200 ms.
   auto view = persist::MessageView::from_bytes(snap.bytes());
-  auto wait = view.root().getTasklets()[0].getWait();
+  auto wait = view.listed_root().getTasklets()[0].getWait();
   ASSERT_TRUE(wait.isSleep());
   EXPECT_GT(wait.getSleep(), 0);
   EXPECT_LE(wait.getSleep(), 200'000'000);

@@ -219,7 +219,7 @@ std::string flip_bytes(std::string bytes, std::size_t begin, std::size_t end, st
 TEST(HostileSnapshot, BaseSnapshotsAreRealisticAndRun) {
   for (const Snapshot* snap : {&bases().plain, &bases().zstd}) {
     persist::MessageView view = persist::MessageView::from_bytes(snap->bytes());
-    auto root = view.root();
+    auto root = view.listed_root();
     EXPECT_GE(root.getTasklets().size(), 50u);
     EXPECT_GE(root.getChannels().size(), 12u);
     EXPECT_GE(root.getValueTypes().size(), 4u);

@@ -2,8 +2,9 @@
 // hostile-input tests.
 //
 // mutate() decodes a valid snapshot, copies its root into a message builder (one
-// segment), lets the caller change any record, and re-encodes it with a valid
-// header and checksum:
+// segment) with the tasklets in list form (MessageView::listed_root: a format-3
+// table becomes the `tasklets` list, which readers keep accepting), lets the caller
+// change any record, and re-encodes it with a valid header and checksum:
 // the result reaches every layer behind the container (validator, type resolution,
 // archive, runtime). message_bytes()/encode_message() do the same at the level of
 // the raw flat-array message, for byte flips that the schema cannot express.
@@ -48,9 +49,9 @@ persist::Snapshot mutate(const persist::Snapshot& snap, Edit&& edit,
                          persist::Compression compression = persist::Compression::kNone) {
   persist::MessageView view = persist::MessageView::from_bytes(snap.bytes());
   // One segment, as freeze() writes it (room for the copy and for replaced parts):
-  // raw word offsets then mean the same in mutated and frozen messages.
+  // raw word offsets then mean the same in mutated and frozen list-form messages.
   capnp::MallocMessageBuilder builder(static_cast<unsigned>(2 * view.words().size() + 1024));
-  builder.setRoot(view.root());
+  builder.setRoot(view.listed_root());
   edit(builder.getRoot<schema::Snapshot>());
   return persist::Snapshot(persist::encode_container(builder, {.compression = compression}));
 }

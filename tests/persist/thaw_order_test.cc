@@ -30,7 +30,7 @@ constexpr int kReceivers = 5;
 // Whether every channel of `snap` lists its waiters in tasklet-list order.
 bool waiters_in_tasklet_order(const Snapshot& snap) {
   persist::MessageView view = persist::MessageView::from_bytes(snap.bytes());
-  auto root = view.root();
+  auto root = view.listed_root();
   std::vector<std::uint64_t> ids;
   for (auto t : root.getTasklets()) ids.push_back(t.getId());
   for (auto ch : root.getChannels()) {
