@@ -12,6 +12,7 @@
 // names the case instead of killing the test binary.
 #include <gtest/gtest.h>
 
+#include <capnp/any.h>
 #include <capnp/schema.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -33,6 +34,7 @@
 #include "snapshot_mutation.h"
 #include "stasis/persist/container.h"
 #include "stasis/persist/snapshot.h"
+#include "stasis/persist/tasklet_table.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define STASIS_TEST_UNDER_ASAN 1
@@ -246,6 +248,17 @@ TEST(HostileSnapshot, BaseSnapshotsAreRealisticAndRun) {
     c.check("zstd", bases().zstd);
   });
   EXPECT_EQ(r.loaded, 2);
+}
+
+// The realistic base (sleepers, values in flight, deep chains, field values) comes
+// back exactly from format 3's tasklet table: packed, then expanded.
+TEST(HostileSnapshot, BaseSnapshotSurvivesTheTableLayout) {
+  persist::MessageView view = persist::MessageView::from_bytes(bases().plain.bytes());
+  auto listed = view.listed_root();
+  capnp::MallocMessageBuilder table, back;
+  persist::pack_tasklet_table(listed, table.initRoot<schema::Snapshot>());
+  persist::expand_tasklet_table(table.getRoot<schema::Snapshot>().asReader(), back.initRoot<schema::Snapshot>());
+  EXPECT_TRUE(capnp::toAny(back.getRoot<schema::Snapshot>().asReader()) == capnp::toAny(listed));
 }
 
 TEST(HostileSnapshot, TruncatedAtEveryHeaderOffsetAndAcrossTheFile) {
