@@ -130,6 +130,9 @@ TEST(TaskletTable, PackThenExpandGivesBackTheMessage) {
                                                       << kj::str(root_of(*listed)).cStr();
   // And the table side: packing the expanded message gives the same table.
   EXPECT_TRUE(same(root_of(*packed(root_of(*back))), root_of(*table)));
+  // The comparison sees deep differences.
+  back->getRoot<Snapshot>().getTasklets()[6].getNative().getStack()[3] = 99;
+  EXPECT_FALSE(same(root_of(*back), root_of(*listed)));
 }
 
 TEST(TaskletTable, TheTableHoldsTheMapping) {
