@@ -199,7 +199,9 @@ struct Channel {
   closing @6 :Bool;
   balance @7 :Int64;                # blocked senders (> 0) or minus blocked receivers
   buffer @8 :List(Value);           # oldest first
-  waiters @9 :List(Waiter);         # FIFO
+  waiters @9 :List(Waiter);         # FIFO (formats 1, 2; empty in format 3)
+  waiterTasklets @10 :List(UInt32); # format 3: the waiters, FIFO, as indexes into the tasklet
+                                    # table; each waits in the direction of its own waitKinds entry
 }
 
 struct Waiter {

@@ -13,12 +13,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <unordered_map>
 
 #include "stasis/error.h"
 
 namespace stasis::persist {
 namespace {
 
+using schema::Channel;
 using schema::Frame;
 using schema::FrameFields;
 using schema::Snapshot;
@@ -33,6 +35,8 @@ static_assert(Tasklet::_capnpPrivate::pointerCount == 4 && Tasklet::_capnpPrivat
               "Tasklet changed: update the tasklet mapping");
 static_assert(Frame::_capnpPrivate::pointerCount == 1 && Frame::_capnpPrivate::dataWordSize == 2,
               "Frame changed: update the frame columns");
+static_assert(Channel::_capnpPrivate::pointerCount == 4,
+              "Channel changed: update the waiter mapping (expand_waiters, pack_waiters)");
 static_assert(TaskletTable::_capnpPrivate::pointerCount == 13 && TaskletExtra::_capnpPrivate::pointerCount == 3,
               "TaskletTable changed: update the mapping");
 
@@ -188,6 +192,51 @@ std::uint64_t check_columns(const Columns& c, std::string_view source_name) {
   return frames;
 }
 
+// Format 3 names a channel's waiters by table index (waiterTasklets); the list
+// layout by id and direction (waiters). `out`'s channels are copies of `in`'s.
+void expand_waiters(const Columns& c, capnp::List<Channel>::Reader in, capnp::List<Channel>::Builder out,
+                    std::string_view source_name) {
+  for (std::uint32_t ch = 0; ch < in.size(); ++ch) {
+    auto indexes = in[ch].getWaiterTasklets();
+    if (indexes.size() == 0) continue;
+    const std::string where = "channels[" + std::to_string(ch) + "]";
+    if (in[ch].getWaiters().size() != 0) {
+      corrupt(source_name, where + " has both waiters and waiterTasklets; a message uses one or the other");
+    }
+    auto waiters = out[ch].initWaiters(indexes.size());
+    for (std::uint32_t k = 0; k < indexes.size(); ++k) {
+      const std::uint32_t i = indexes[k];
+      if (i >= c.ids.size()) {
+        corrupt(source_name, where + ".waiterTasklets[" + std::to_string(k) + "] = " + std::to_string(i) +
+                                 " is out of range: " + std::to_string(c.ids.size()) + " tasklets");
+      }
+      waiters[k].setTasklet(c.ids[i]);
+      waiters[k].setSending(c.wait_kinds[i] == TaskletTable::WaitKind::SEND);
+    }
+    out[ch].disownWaiterTasklets();
+  }
+}
+
+// The reverse: each waiter's id becomes its tasklet's index; an id no tasklet has
+// becomes the index one past the end, which the validator reports as out of range.
+void pack_waiters(capnp::List<Tasklet>::Reader tasklets, capnp::List<Channel>::Reader in,
+                  capnp::List<Channel>::Builder out) {
+  std::unordered_map<std::uint64_t, std::uint32_t> index_of;
+  for (std::uint32_t ch = 0; ch < in.size(); ++ch) {
+    auto waiters = in[ch].getWaiters();
+    if (waiters.size() == 0) continue;
+    if (index_of.empty()) {
+      for (std::uint32_t i = 0; i < tasklets.size(); ++i) index_of.emplace(tasklets[i].getId(), i);
+    }
+    auto indexes = out[ch].initWaiterTasklets(waiters.size());
+    for (std::uint32_t k = 0; k < waiters.size(); ++k) {
+      auto found = index_of.find(waiters[k].getTasklet());
+      indexes.set(k, found == index_of.end() ? tasklets.size() : found->second);
+    }
+    out[ch].disownWaiters();
+  }
+}
+
 // Tasklet i of a checked table.
 void expand_one(const Columns& c, std::uint32_t i, TaskletExtra::Reader* extra, std::uint64_t& frame,
                 std::uint32_t& frame_fields_next, Tasklet::Builder t) {
@@ -239,7 +288,7 @@ void expand_one(const Columns& c, std::uint32_t i, TaskletExtra::Reader* extra, 
 
 bool needs_extra(Tasklet::Reader t) {
   return (t.hasName() && t.getName().size() > 0) || t.getWait().which() == Tasklet::Wait::SLEEP || t.getHasSlot() ||
-         t.hasNative();
+         t.hasSlot() || t.hasNative();
 }
 
 }  // namespace
@@ -259,6 +308,7 @@ void expand_tasklet_table(Snapshot::Reader in, Snapshot::Builder out, std::strin
   const Columns c(in.getTaskletTable());
   check_columns(c, source_name);
   copy_all_but_tasklets(in, out);
+  if (in.hasChannels()) expand_waiters(c, in.getChannels(), out.getChannels(), source_name);
   auto tasklets = out.initTasklets(c.ids.size());
   std::uint64_t frame = 0;
   std::uint32_t extras_next = 0, frame_fields_next = 0;
@@ -285,6 +335,7 @@ void pack_tasklet_table(Snapshot::Reader in, Snapshot::Builder out) {
     throw InvalidArgument("pack_tasklet_table: " + std::to_string(frame_total) + " frames do not fit in a list");
   }
   copy_all_but_tasklets(in, out);
+  if (in.hasChannels()) pack_waiters(tasklets, in.getChannels(), out.getChannels());
   const std::uint32_t n = tasklets.size();
   const auto frames_n = static_cast<std::uint32_t>(frame_total);
   auto table = out.initTaskletTable();
@@ -334,7 +385,7 @@ void pack_tasklet_table(Snapshot::Reader in, Snapshot::Builder out) {
     if (t.hasName() && t.getName().size() > 0) e.setName(t.getName());
     if (which == Tasklet::Wait::SLEEP) e.setSleep(wait.getSleep());
     e.setHasSlot(t.getHasSlot());
-    if (t.getHasSlot() && t.hasSlot()) e.setSlot(t.getSlot());
+    if (t.hasSlot()) e.setSlot(t.getSlot());
     if (t.hasNative()) e.setNative(t.getNative());
   }
 }

@@ -168,6 +168,30 @@ TEST(TaskletTable, TheTableHoldsTheMapping) {
   EXPECT_TRUE(extras[4].getHasSlot());
   EXPECT_EQ(extras[5].getSleep(), 0);
   EXPECT_TRUE(extras[6].hasNative());
+  // Channel waiters as table indexes: the sender tasklet 2 is tasklets[1], the
+  // receiver tasklet 3 tasklets[2]; their directions are their own wait kinds.
+  auto channels = root_of(*table).getChannels();
+  EXPECT_EQ(channels[0].getWaiters().size(), 0u);
+  ASSERT_EQ(channels[0].getWaiterTasklets().size(), 1u);
+  EXPECT_EQ(channels[0].getWaiterTasklets()[0], 1u);
+  EXPECT_EQ(channels[1].getWaiterTasklets().size(), 0u);
+  ASSERT_EQ(channels[2].getWaiterTasklets().size(), 1u);
+  EXPECT_EQ(channels[2].getWaiterTasklets()[0], 2u);
+}
+
+TEST(TaskletTable, PackGivesAnUnknownWaiterAnIndexPastTheEnd) {
+  auto listed = make_listed_message();
+  listed->getRoot<Snapshot>().getChannels()[0].getWaiters()[0].setTasklet(99);
+  auto table = packed(root_of(*listed));
+  EXPECT_EQ(root_of(*table).getChannels()[0].getWaiterTasklets()[0], 8u);
+  try {
+    expanded(root_of(*table));
+    ADD_FAILURE() << "no error";
+  } catch (const SnapshotCorrupt& e) {
+    EXPECT_NE(std::string(e.what()).find("t.snap: channels[0].waiterTasklets[0] = 8 is out of range: 8 tasklets"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(TaskletTable, AListFormMessageIsCopiedAsItIs) {
@@ -232,6 +256,10 @@ const Case kCases[] = {
      "t.snap: taskletTable.extras[1].sleep = 5 but taskletTable.waitKinds[1] is send, not sleep"},
     {"ChannelOnATaskletThatSleeps", [](Snapshot::Builder s) { table_of(s).getWaitChannels().set(3, 1); },
      "t.snap: taskletTable.waitChannels[3] = 1 but taskletTable.waitKinds[3] is sleep, which names no channel"},
+    {"WaiterIndexOutOfRange", [](Snapshot::Builder s) { s.getChannels()[2].getWaiterTasklets().set(0, 12); },
+     "t.snap: channels[2].waiterTasklets[0] = 12 is out of range: 8 tasklets"},
+    {"WaitersInBothLayouts", [](Snapshot::Builder s) { s.getChannels()[0].initWaiters(1)[0].setTasklet(2); },
+     "t.snap: channels[0] has both waiters and waiterTasklets"},
     {"BothTaskletsAndATable", [](Snapshot::Builder s) { s.initTasklets(1); },
      "t.snap: the message has both tasklets (1 records) and a taskletTable"},
 };

@@ -9,9 +9,13 @@
 // tasklet sit in the per-frame columns, tasklet after tasklet, innermost first; a
 // frame with field values has a FrameFields entry (its global frame index). A
 // tasklet has one TaskletExtra exactly when it has a non-empty name, a sleep wait, a
-// slot (hasSlot) or a native record. Enum values this build does not know (states,
+// slot (hasSlot or slot bytes) or a native record. Enum values this build does not know (states,
 // wait kinds) are carried through as their numbers, so validating the converted
 // message still reports them.
+//
+// A channel's waiters follow the layout: format 3 lists them in waiterTasklets as
+// table indexes (each waits in the direction of its tasklet's wait kind), the list
+// layout in waiters as ids with a direction.
 //
 // A message uses `tasklets` or `taskletTable`, never both. Both conversions copy
 // every other field of the message (deep copies) and do work and allocate memory in
@@ -37,8 +41,9 @@ bool has_tasklet_table(schema::Snapshot::Reader s);
 // columns disagree: per-tasklet columns of different lengths, per-frame columns whose
 // length is not the sum of frameCounts, extras or frameFields whose keys are out of
 // range or not strictly increasing, flags with unknown bits, a sleep wait without an
-// extra, a sleep time or wait channel on a tasklet whose wait kind has none, or a
-// message with both a non-empty `tasklets` list and a table. Cap'n Proto errors
+// extra, a sleep time or wait channel on a tasklet whose wait kind has none, a
+// channel's waiterTasklets index out of range or next to a non-empty waiters list, or
+// a message with both a non-empty `tasklets` list and a table. Cap'n Proto errors
 // (kj::Exception) from a malformed message propagate: wrap the call in
 // with_capnp_errors() (container.h), or use MessageView::listed_root().
 void expand_tasklet_table(schema::Snapshot::Reader in, schema::Snapshot::Builder out,
@@ -46,8 +51,9 @@ void expand_tasklet_table(schema::Snapshot::Reader in, schema::Snapshot::Builder
 
 // The reverse: `out` (a fresh, empty root) gets `in` with its `tasklets` list packed
 // into a table (the format-3 layout). `in` must be in list form (else InvalidArgument)
-// and well-formed (validate_snapshot() it first): a slot without hasSlot, an empty
-// name and an empty field list are not kept. Used by tests and tools to build
+// and is packed as it is, broken or not (validate the result): an empty name and an
+// empty field list are not kept, and a waiter whose id no tasklet has gets the index
+// one past the last tasklet. Used by tests and tools to build
 // format-3 messages from edited format-2 ones.
 void pack_tasklet_table(schema::Snapshot::Reader in, schema::Snapshot::Builder out);
 
