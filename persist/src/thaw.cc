@@ -25,6 +25,7 @@
 #include "tasklet_ids.h"
 #include "stasis/persist/persistent_frame.h"
 #include "stasis/persist/snapshot.h"
+#include "stasis/persist/tasklet_table.h"
 #include "native/native_thaw.h"
 #include "stasis/native_image.h"
 #include "stasis/persist/validate.h"
@@ -69,7 +70,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
                                  " native tasklet(s), whose stacks are machine state that runs as code in this "
                                  "process; thaw it only from a trusted source, with ThawOptions::allow_native = true");
     }
-    if (native_count_) native_.check(root);
+    if (native_count_) native_.check(native_root(root));
     resolve_frame_types(root.getFrameTypes());
     resolve_value_types(root.getValueTypes());
     create_channels(root.getChannels());
@@ -90,6 +91,18 @@ class PersistAccess::Thawer final : public persist::FrameReader {
     plan(root);
     check_senders();
     return commit();
+  }
+
+  // The message with its tasklets as a list, for the native thawer, which reads
+  // native records tasklet by tasklet: a format-3 table is expanded (copied) once.
+  // Only snapshots with native tasklets pay for it.
+  schema::Snapshot::Reader native_root(schema::Snapshot::Reader root) {
+    if (!persist::has_tasklet_table(root)) return root;
+    if (!listed_) {
+      listed_ = std::make_unique<capnp::MallocMessageBuilder>();
+      persist::expand_tasklet_table(root, listed_->initRoot<schema::Snapshot>(), options_.source_name);
+    }
+    return listed_->getRoot<schema::Snapshot>().asReader();
   }
 
   // --- FrameReader ---
@@ -225,7 +238,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
       if (t.bits & persist::ValidatedTasklet::kNative) {
         if (native_frames_.empty()) native_frames_.resize(tasklets.size(), nullptr);
         if (!native_list_read_) {
-          native_list_ = root_.getTasklets();  // once: each list read counts against the traversal limit
+          native_list_ = native_root(root_).getTasklets();  // once: each list read counts against the traversal limit
           native_list_read_ = true;
         }
         native_frames_[i] = native_.prepare(native_list_[i], i);
@@ -500,6 +513,7 @@ class PersistAccess::Thawer final : public persist::FrameReader {
   // tasklets); native_frames_[i] is tasklet i's frame, if native.
   persist::native::NativeThawer native_;
   schema::Snapshot::Reader root_;
+  std::unique_ptr<capnp::MallocMessageBuilder> listed_;  // native_root()'s expansion
   capnp::List<schema::Tasklet>::Reader native_list_;
   bool native_list_read_ = false;
   std::size_t native_count_ = 0;

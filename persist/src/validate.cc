@@ -7,6 +7,7 @@
 // wait record, per type a field count — all proportional to elements present.
 #include "stasis/persist/validate.h"
 
+#include "raw_column.h"
 #include "tasklet_ids.h"
 
 #include <kj/exception.h>
@@ -73,7 +74,11 @@ class Checker {
     check_producer(s);
     check_frame_types(s);
     check_value_types(s);
-    check_tasklets(s);
+    if (s.hasTaskletTable()) {
+      check_tasklet_table(s);
+    } else {
+      check_tasklet_list(s);
+    }
     check_channels(s);
     std::uint64_t archive = s.getArchive().size();
     if (archive_sum_ != archive) {
@@ -189,116 +194,344 @@ class Checker {
     report(path() + " has unknown kind " + std::to_string(static_cast<unsigned>(f.which())));
   }
 
-  // The hot loop of a thaw (a million tasklets are common): each record's fields
-  // are read once into locals (every accessor bounds-checks), its frame list is
-  // fetched once, and the checks and the copy for thaw work from the locals.
-  void check_tasklets(Snapshot::Reader s) {
-    auto tasklets = s.getTasklets();
-    const std::uint32_t count = tasklets.size();
+  // One tasklet's values, read from either layout; the checks below work on these.
+  struct TaskletValues {
+    std::uint64_t id;
+    Tasklet::State state;
+    int priority;
+    bool atomic, block_trap, started, interrupted;
+  };
+  enum class WaitKind : std::uint8_t { kNone, kSend, kReceive, kSleep };
+
+  void begin_tasklets(std::uint32_t count) {
     tasklet_index_.init(count);
     waits_.resize(count);
     if (record) {
       record->tasklets.reserve(count);
       record->frames.reserve(count);
     }
-    std::uint32_t first_off_queue = kNone32;  // first tasklet that is neither new nor runnable
-    for (std::uint32_t i = 0; i < count; ++i) {
-      const Tasklet::Reader t = tasklets[i];
-      auto path = [&] { return item("tasklets", i); };
-      const std::uint64_t id = t.getId();
-      const auto state = t.getState();
-      const int priority = t.getPriority();
-      const bool started = t.getStarted(), interrupted = t.getInterrupted();
-      std::uint32_t previous = 0;
-      if (!tasklet_index_.add(id, i, &previous)) {
-        report(path() + ".id = " + std::to_string(id) + " repeats " + item("tasklets", previous) + ".id");
-      }
-      capnp::Text::Reader name;  // a null pointer reads as empty: skip the fetch
-      if (t.hasName()) {
-        name = t.getName();
-        check_text(name, kMaxNameBytes, false, [&] { return path() + ".name"; });
-      }
-      if (priority < -16 || priority > 15) report(path() + ".priority = " + std::to_string(priority) + " is outside -16..15");
+    first_off_queue_ = kNone32;
+  }
 
-      if (static_cast<std::uint16_t>(state) > static_cast<std::uint16_t>(Tasklet::State::PAUSED)) {
-        report(path() + ".state = " + std::to_string(static_cast<unsigned>(state)) + " is not a known state");
-      }
-      const bool queued = state == Tasklet::State::NEW || state == Tasklet::State::RUNNABLE;
-      if (!queued && first_off_queue == kNone32) first_off_queue = i;
-      if (queued && first_off_queue != kNone32) {
-        report(path() + " is " + state_name(state) + " but follows " + item("tasklets", first_off_queue) +
-               ", which is not (run-queue tasklets come first)");
-      }
-      const bool blocked = state == Tasklet::State::BLOCKED;
-      if (state == Tasklet::State::NEW && started) report(path() + ".started is set but the state is new");
-      if (blocked && !started) report(path() + " is blocked but has not started");
-      if (interrupted && state != Tasklet::State::PAUSED) {
-        report(path() + ".interrupted is set but the state is " + state_name(state) + " (interrupted tasklets are paused)");
-      }
-      std::int64_t sleep_ns = -1;
-      check_wait(t.getWait(), state, i, path, &sleep_ns);
-      const std::size_t first_frame = record ? record->frames.size() : 0;
-      const bool native = t.hasNative();
-      if (native) {
-        if (t.getFrames().size() != 0) report(path() + " is native but lists soft frames");
-        check_native(t.getNative(), started, path);
-      } else {
-        check_frames(t.getFrames(), started, path);
-      }
-      std::uint32_t slot_type = 0, slot_bytes = 0;
-      const bool has_slot = t.getHasSlot();
-      if (has_slot) {
-        auto slot = t.getSlot();
-        check_value(slot, kNone32, [&] { return path() + ".slot"; });
-        slot_type = slot.getType();
-        slot_bytes = slot.getArchiveBytes();
-      } else if (t.hasSlot() && t.getSlot().getArchiveBytes() != 0) {
-        report(path() + ".slot.archiveBytes = " + std::to_string(t.getSlot().getArchiveBytes()) + " but hasSlot is false");
-      }
-      if (record) {
-        using V = ValidatedTasklet;
-        const bool extra = sleep_ns >= 0 || has_slot || name.size() > 0;
-        const auto bits = static_cast<std::uint8_t>(
-            (t.getAtomic() ? V::kAtomic : 0) | (t.getBlockTrap() ? V::kBlockTrap : 0) | (started ? V::kStarted : 0) |
-            (interrupted ? V::kInterrupted : 0) | (sleep_ns >= 0 ? V::kSleeps : 0) | (has_slot ? V::kHasSlot : 0) |
-            (extra ? V::kExtra : 0) | (native ? V::kNative : 0));
-        record->tasklets.push_back(
-            {id, static_cast<std::uint32_t>(record->frames.size() - first_frame), state, static_cast<std::int8_t>(priority), bits});
-        if (extra) record->extras.push_back({i, slot_type, slot_bytes, sleep_ns < 0 ? 0 : sleep_ns, view(name)});
-      }
+  // The per-tasklet invariants that do not involve its wait, frames or extras.
+  template <typename Path>
+  [[gnu::always_inline]] void check_tasklet_values(std::uint32_t i, const TaskletValues& v, Path&& path) {
+    std::uint32_t previous = 0;
+    if (!tasklet_index_.add(v.id, i, &previous)) {
+      report(path() + ".id = " + std::to_string(v.id) + " repeats " + item("tasklets", previous) + ".id");
+    }
+    if (v.priority < -16 || v.priority > 15) report(path() + ".priority = " + std::to_string(v.priority) + " is outside -16..15");
+    if (static_cast<std::uint16_t>(v.state) > static_cast<std::uint16_t>(Tasklet::State::PAUSED)) {
+      report(path() + ".state = " + std::to_string(static_cast<unsigned>(v.state)) + " is not a known state");
+    }
+    const bool queued = v.state == Tasklet::State::NEW || v.state == Tasklet::State::RUNNABLE;
+    if (!queued && first_off_queue_ == kNone32) first_off_queue_ = i;
+    if (queued && first_off_queue_ != kNone32) {
+      report(path() + " is " + state_name(v.state) + " but follows " + item("tasklets", first_off_queue_) +
+             ", which is not (run-queue tasklets come first)");
+    }
+    if (v.state == Tasklet::State::NEW && v.started) report(path() + ".started is set but the state is new");
+    if (v.state == Tasklet::State::BLOCKED && !v.started) report(path() + " is blocked but has not started");
+    if (v.interrupted && v.state != Tasklet::State::PAUSED) {
+      report(path() + ".interrupted is set but the state is " + state_name(v.state) + " (interrupted tasklets are paused)");
     }
   }
 
-  // Sets *sleep_ns to the time left of a sleep wait. Inlined: it runs per tasklet.
+  // Checks a wait (`channel` for send/receive, `sleep` for a sleep) and notes it.
   template <typename Path>
-  [[gnu::always_inline]] void check_wait(Tasklet::Wait::Reader wait, Tasklet::State state, std::uint32_t i, Path&& path, std::int64_t* sleep_ns) {
+  [[gnu::always_inline]] void check_wait_values(WaitKind kind, std::uint32_t channel, std::int64_t sleep, Tasklet::State state,
+                                                std::uint32_t i, Path&& path) {
     const bool blocked = state == Tasklet::State::BLOCKED;
-    auto not_blocked = [&](const char* kind) {
-      if (!blocked) report(path() + ".wait is " + kind + " but the state is " + state_name(state) + " (only blocked tasklets wait)");
+    auto not_blocked = [&](const char* what) {
+      if (!blocked) report(path() + ".wait is " + what + " but the state is " + state_name(state) + " (only blocked tasklets wait)");
     };
-    const auto which = wait.which();
-    switch (which) {
-      case Tasklet::Wait::NONE:
+    switch (kind) {
+      case WaitKind::kNone:
         if (blocked) report(path() + " is blocked but its wait is none");
         return;
-      case Tasklet::Wait::SEND:
-      case Tasklet::Wait::RECEIVE: {
-        const bool send = which == Tasklet::Wait::SEND;
-        const std::uint32_t channel = send ? wait.getSend() : wait.getReceive();
+      case WaitKind::kSend:
+      case WaitKind::kReceive: {
+        const bool send = kind == WaitKind::kSend;
         not_blocked(send ? "send" : "receive");
         check_channel_index(channel, [&] { return path() + ".wait." + (send ? "send" : "receive"); });
         if (channel < channel_count_) waits_[i] = {send ? ChannelWait::kSend : ChannelWait::kReceive, channel};
         return;
       }
-      case Tasklet::Wait::SLEEP: {
-        const std::int64_t sleep = wait.getSleep();
+      case WaitKind::kSleep:
         not_blocked("sleep");
         if (sleep < 0) report(path() + ".wait.sleep = " + std::to_string(sleep) + " is negative");
-        *sleep_ns = sleep;
         return;
-      }
     }
-    report(path() + ".wait has unknown kind " + std::to_string(static_cast<unsigned>(which)));
+  }
+
+  // How many frames a soft tasklet has, against what it has done.
+  template <typename Path>
+  void check_frame_count(std::uint32_t count, bool started, Path&& path) {
+    if (count == 0) report(path() + ".frames is empty (every tasklet has at least its root frame)");
+    if (!started && count > 1) {
+      report(path() + ".frames has " + plural(count, "frame") + " but the tasklet has not started (it has only its root frame)");
+    }
+  }
+
+  // Frame k of a tasklet (innermost first); notes it for thaw.
+  template <typename Path>
+  [[gnu::always_inline]] void check_frame(std::uint32_t k, std::uint32_t type, unsigned rp, bool catches_child,
+                                          std::uint32_t archive_bytes, bool started, Path&& fpath) {
+    if (type >= field_counts_.size()) {
+      report(fpath() + ".type = " + std::to_string(type) + " is out of range: " + plural(field_counts_.size(), "frame type"));
+    }
+    if (k > 0 && rp == 0) report(fpath() + ".resumePoint = 0 but an outer frame waits for its callee at a resume point >= 1");
+    if (!started && rp != 0) report(fpath() + ".resumePoint = " + std::to_string(rp) + " but the tasklet has not started (expected 0)");
+    if (k == 0 && catches_child) report(fpath() + ".catchesChild is set on the innermost frame, which has no callee");
+    archive_sum_ += archive_bytes;
+    if (record) record->frames.push_back({type, archive_bytes, static_cast<std::uint16_t>(rp), catches_child});
+  }
+
+  // A frame's field values: none (the archive describes them) or one per field.
+  template <typename Path>
+  void check_frame_fields(capnp::List<Field>::Reader fields, std::uint32_t type, Path&& fpath) {
+    if (type < field_counts_.size() && fields.size() != 0 && fields.size() != field_counts_[type]) {
+      report(fpath() + ".fields has " + plural(fields.size(), "value") + " but its frame type (frameTypes[" +
+             std::to_string(type) + "]) lists " + plural(field_counts_[type], "field"));
+    }
+    for (std::uint32_t j = 0; j < fields.size(); ++j) check_field(fields[j], [&] { return fpath() + "." + item("fields", j); });
+  }
+
+  // A slot: `has_slot` says whether it holds a value; a slot record without it owns no bytes.
+  template <typename Path>
+  void check_slot(bool has_slot, bool has_record, Value::Reader slot, Path&& path) {
+    if (has_slot) {
+      check_value(slot, kNone32, [&] { return path() + ".slot"; });
+    } else if (has_record && slot.getArchiveBytes() != 0) {
+      report(path() + ".slot.archiveBytes = " + std::to_string(slot.getArchiveBytes()) + " but hasSlot is false");
+    }
+  }
+
+  // Hands thaw tasklet i's record (its frames were noted by check_frame).
+  [[gnu::always_inline]] void record_tasklet(std::uint32_t i, const TaskletValues& v, std::size_t first_frame, std::int64_t sleep_ns,
+                                             bool has_slot, Value::Reader slot, capnp::Text::Reader name, bool native) {
+    if (!record) return;
+    using V = ValidatedTasklet;
+    const bool extra = sleep_ns >= 0 || has_slot || name.size() > 0;
+    const auto bits = static_cast<std::uint8_t>(
+        (v.atomic ? V::kAtomic : 0) | (v.block_trap ? V::kBlockTrap : 0) | (v.started ? V::kStarted : 0) |
+        (v.interrupted ? V::kInterrupted : 0) | (sleep_ns >= 0 ? V::kSleeps : 0) | (has_slot ? V::kHasSlot : 0) |
+        (extra ? V::kExtra : 0) | (native ? V::kNative : 0));
+    record->tasklets.push_back(
+        {v.id, static_cast<std::uint32_t>(record->frames.size() - first_frame), v.state, static_cast<std::int8_t>(v.priority), bits});
+    if (extra) {
+      record->extras.push_back({i, has_slot ? slot.getType() : 0, has_slot ? slot.getArchiveBytes() : 0,
+                                sleep_ns < 0 ? 0 : sleep_ns, view(name)});
+    }
+  }
+
+  // Format 1 and 2: a Tasklet struct per tasklet, each with its own frame list.
+  void check_tasklet_list(Snapshot::Reader s) {
+    auto tasklets = s.getTasklets();
+    const std::uint32_t count = tasklets.size();
+    begin_tasklets(count);
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const Tasklet::Reader t = tasklets[i];
+      auto path = [&] { return item("tasklets", i); };
+      const TaskletValues v{t.getId(),      t.getState(),   t.getPriority(),  t.getAtomic(),
+                            t.getBlockTrap(), t.getStarted(), t.getInterrupted()};
+      check_tasklet_values(i, v, path);
+      capnp::Text::Reader name;  // a null pointer reads as empty: skip the fetch
+      if (t.hasName()) {
+        name = t.getName();
+        check_text(name, kMaxNameBytes, false, [&] { return path() + ".name"; });
+      }
+      const auto wait = t.getWait();
+      std::int64_t sleep_ns = -1;
+      switch (wait.which()) {
+        case Tasklet::Wait::NONE: check_wait_values(WaitKind::kNone, 0, 0, v.state, i, path); break;
+        case Tasklet::Wait::SEND: check_wait_values(WaitKind::kSend, wait.getSend(), 0, v.state, i, path); break;
+        case Tasklet::Wait::RECEIVE: check_wait_values(WaitKind::kReceive, wait.getReceive(), 0, v.state, i, path); break;
+        case Tasklet::Wait::SLEEP:
+          sleep_ns = wait.getSleep();
+          check_wait_values(WaitKind::kSleep, 0, sleep_ns, v.state, i, path);
+          break;
+        default: report(path() + ".wait has unknown kind " + std::to_string(static_cast<unsigned>(wait.which())));
+      }
+      const std::size_t first_frame = record ? record->frames.size() : 0;
+      const bool native = t.hasNative();
+      if (native) {
+        if (t.getFrames().size() != 0) report(path() + " is native but lists soft frames");
+        check_native(t.getNative(), v.started, path);
+      } else {
+        const capnp::List<Frame>::Reader frames = t.getFrames();
+        check_frame_count(frames.size(), v.started, path);
+        for (std::uint32_t k = 0; k < frames.size(); ++k) {
+          const Frame::Reader f = frames[k];
+          auto fpath = [&] { return path() + "." + item("frames", k); };
+          const std::uint32_t type = f.getType();
+          check_frame(k, type, f.getResumePoint(), f.getCatchesChild(), f.getArchiveBytes(), v.started, fpath);
+          if (f.hasFields()) check_frame_fields(f.getFields(), type, fpath);  // format 2 frames have none
+        }
+      }
+      const bool has_slot = t.getHasSlot();
+      check_slot(has_slot, t.hasSlot(), t.getSlot(), path);
+      record_tasklet(i, v, first_frame, sleep_ns, has_slot, t.getSlot(), name, native);
+    }
+  }
+
+  // Format 3: the tasklets as columns. Every value is an array read; the paths in
+  // reports are those of the list layout (tasklets[i].frames[k]...), which the
+  // table mirrors entry for entry.
+  void check_tasklet_table(Snapshot::Reader s) {
+    if (s.hasTasklets() && s.getTasklets().size() != 0) {
+      report("the message has both tasklets and taskletTable (a message uses one of them)");
+    }
+    using Table = schema::TaskletTable;
+    table_layout_ = true;
+    const Table::Reader table = s.getTaskletTable();
+    const auto ids = column<std::uint64_t>(table.getIds(), "ids");
+    const auto states = column<Tasklet::State>(table.getStates(), "states");
+    const auto priorities = column<std::int8_t>(table.getPriorities(), "priorities");
+    const auto flags = column<std::uint8_t>(table.getFlags(), "flags");
+    const auto wait_kinds = column<Table::WaitKind>(table.getWaitKinds(), "waitKinds");
+    const auto wait_channels = column<std::uint32_t>(table.getWaitChannels(), "waitChannels");
+    const auto frame_counts = column<std::uint32_t>(table.getFrameCounts(), "frameCounts");
+    const auto frame_types = column<std::uint32_t>(table.getFrameTypes(), "frameTypes");
+    const auto resume_points = column<std::uint16_t>(table.getResumePoints(), "resumePoints");
+    const auto catches_child = column<bool>(table.getCatchesChild(), "catchesChild");
+    const auto archive_bytes = column<std::uint32_t>(table.getArchiveBytes(), "archiveBytes");
+    const auto extras = table.getExtras();
+    const auto frame_fields = table.getFrameFields();
+    const std::uint32_t count = ids.size();
+    auto same_length = [&](std::uint32_t n, const char* column, std::uint32_t expected, const char* reference) {
+      if (n != expected) {
+        report(std::string("taskletTable.") + column + " has " + std::to_string(n) + " entries but taskletTable." +
+               reference + " has " + std::to_string(expected));
+        throw Stop{};  // the columns cannot be read side by side
+      }
+    };
+    same_length(states.size(), "states", count, "ids");
+    same_length(priorities.size(), "priorities", count, "ids");
+    same_length(flags.size(), "flags", count, "ids");
+    same_length(wait_kinds.size(), "waitKinds", count, "ids");
+    same_length(wait_channels.size(), "waitChannels", count, "ids");
+    same_length(frame_counts.size(), "frameCounts", count, "ids");
+    const std::uint32_t frame_total = frame_types.size();
+    same_length(resume_points.size(), "resumePoints", frame_total, "frameTypes");
+    same_length(catches_child.size(), "catchesChild", frame_total, "frameTypes");
+    same_length(archive_bytes.size(), "archiveBytes", frame_total, "frameTypes");
+    std::uint64_t counted = 0;  // < 2^29 counts of < 2^32: no overflow
+    for (std::uint32_t i = 0; i < count; ++i) counted += frame_counts[i];
+    if (counted != frame_total) {
+      report("taskletTable.frameTypes has " + std::to_string(frame_total) + " entries but taskletTable.frameCounts add up to " +
+             std::to_string(counted));
+      throw Stop{};  // no tasklet's frames can be told apart
+    }
+    begin_tasklets(count);
+
+    // Sparse lists: the key of the next entry (kNone32 past the end), read and
+    // checked (in range, after the previous key) once per entry.
+    std::uint32_t next_extra = 0, next_field_set = 0;
+    auto key_of_extra = [&](std::uint32_t previous) -> std::uint32_t {
+      if (next_extra == extras.size()) return kNone32;
+      const std::uint32_t key = extras[next_extra].getTasklet();
+      if (key >= count || (next_extra > 0 && key <= previous)) report_key("extras", next_extra, key, "tasklet", count);
+      return key;
+    };
+    auto key_of_field_set = [&](std::uint32_t previous) -> std::uint32_t {
+      if (next_field_set == frame_fields.size()) return kNone32;
+      const std::uint32_t key = frame_fields[next_field_set].getFrame();
+      if (key >= frame_total || (next_field_set > 0 && key <= previous)) {
+        report_key("frameFields", next_field_set, key, "frame", frame_total);
+      }
+      return key;
+    };
+    std::uint32_t extra_at = key_of_extra(0), field_set_at = key_of_field_set(0);
+    std::uint32_t frame = 0;  // the next frame's index in the frame columns
+    for (std::uint32_t i = 0; i < count; ++i) {
+      auto path = [&] { return item("tasklets", i); };
+      const std::uint8_t bits = flags[i];
+      const TaskletValues v{ids[i], states[i], priorities[i], (bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0, (bits & 8) != 0};
+      check_tasklet_values(i, v, path);
+      if (bits & ~0x0fu) [[unlikely]] {
+        report(path() + ": taskletTable.flags[" + std::to_string(i) + "] = " + std::to_string(bits) + " has unknown bits");
+      }
+      // The tasklet's extra, if it has one.
+      const bool has_extra = extra_at == i;
+      schema::TaskletExtra::Reader x;
+      capnp::Text::Reader name;
+      if (has_extra) {
+        x = extras[next_extra];
+        if (x.hasName()) {
+          name = x.getName();
+          check_text(name, kMaxNameBytes, false, [&] { return path() + ".name"; });
+        }
+        ++next_extra;
+        extra_at = key_of_extra(i);
+      }
+      const Table::WaitKind wait = wait_kinds[i];
+      std::int64_t sleep_ns = -1;
+      switch (wait) {
+        case Table::WaitKind::NONE: check_wait_values(WaitKind::kNone, 0, 0, v.state, i, path); break;
+        case Table::WaitKind::SEND: check_wait_values(WaitKind::kSend, wait_channels[i], 0, v.state, i, path); break;
+        case Table::WaitKind::RECEIVE: check_wait_values(WaitKind::kReceive, wait_channels[i], 0, v.state, i, path); break;
+        case Table::WaitKind::SLEEP:
+          if (!has_extra) report(path() + " sleeps but taskletTable.extras has no entry for it (the time left)");
+          sleep_ns = has_extra ? x.getSleep() : 0;
+          check_wait_values(WaitKind::kSleep, 0, sleep_ns, v.state, i, path);
+          break;
+        default: report(path() + ".wait has unknown kind " + std::to_string(static_cast<unsigned>(wait)));
+      }
+      if (wait != Table::WaitKind::SLEEP && has_extra && x.getSleep() != 0) {
+        report(path() + ": its taskletTable.extras entry has sleep = " + std::to_string(x.getSleep()) + " but it does not sleep");
+      }
+      const std::size_t first_frame = record ? record->frames.size() : 0;
+      const bool native = has_extra && x.hasNative();
+      const std::uint32_t frames = frame_counts[i];  // they add up to frame_total (checked above)
+      if (native) {
+        if (frames != 0) report(path() + " is native but lists soft frames");
+        check_native(x.getNative(), v.started, path);
+      } else {
+        check_frame_count(frames, v.started, path);
+      }
+      for (std::uint32_t k = 0; k < frames; ++k, ++frame) {
+        auto fpath = [&] { return path() + "." + item("frames", k); };
+        const std::uint32_t type = frame_types[frame];
+        check_frame(k, type, resume_points[frame], catches_child[frame], archive_bytes[frame], v.started, fpath);
+        if (field_set_at == frame) {
+          check_frame_fields(frame_fields[next_field_set].getFields(), type, fpath);
+          ++next_field_set;
+          field_set_at = key_of_field_set(frame);
+        }
+      }
+      const bool has_slot = has_extra && x.getHasSlot();
+      if (has_extra) check_slot(has_slot, x.hasSlot(), x.getSlot(), path);
+      record_tasklet(i, v, first_frame, sleep_ns, has_slot, has_slot ? x.getSlot() : Value::Reader(), name, native);
+    }
+    // Keys were checked in range and increasing as they were read: every entry was matched.
+  }
+
+  // A column of the table as a plain array; stops the check if it is not laid out
+  // as one (a struct list Cap'n Proto would let a reader see as this list, say).
+  template <typename T, typename List>
+  RawColumn<T> column(List list, const char* name) {
+    return column<T>(list, [&] { return std::string("taskletTable.") + name; });
+  }
+  template <typename T, typename List, typename Path>
+  RawColumn<T> column(List list, Path&& path) {
+    std::optional<RawColumn<T>> c = RawColumn<T>::of(list);
+    if (!c) {
+      report(path() + " is not a plain list of " +
+             (std::is_same_v<T, bool> ? std::string("bits") : std::to_string(sizeof(T)) + "-byte values") +
+             " (a format-3 writer stores each column as one)");
+      throw Stop{};
+    }
+    return *c;
+  }
+
+  // A sparse list's key that is out of range or not after the previous entry's.
+  // Stops the check: the rest of the list cannot be matched to the columns.
+  [[gnu::noinline, gnu::cold]] void report_key(const char* list, std::uint32_t entry, std::uint32_t key, const char* what,
+                                               std::uint32_t limit) {
+    report("taskletTable." + item(list, entry) + "." + what + " = " + std::to_string(key) +
+           (key >= limit ? " is out of range: " + plural(limit, what) : std::string(" is not after the previous entry's")));
+    throw Stop{};
   }
 
   // The symbol and module tables of native snapshots (texts bounded).
@@ -341,40 +574,6 @@ class Checker {
     }
   }
 
-  // `frames`: the tasklet's frame list, fetched once by the caller.
-  template <typename Path>
-  void check_frames(capnp::List<Frame>::Reader frames, bool started, Path&& path) {
-    const std::uint32_t count = frames.size();
-    if (count == 0) report(path() + ".frames is empty (every tasklet has at least its root frame)");
-    if (!started && count > 1) {
-      report(path() + ".frames has " + plural(count, "frame") + " but the tasklet has not started (it has only its root frame)");
-    }
-    for (std::uint32_t k = 0; k < count; ++k) {
-      const Frame::Reader f = frames[k];
-      auto fpath = [&] { return path() + "." + item("frames", k); };
-      const std::uint32_t type = f.getType();
-      const unsigned rp = f.getResumePoint();
-      const bool catches_child = f.getCatchesChild();
-      const std::uint32_t archive_bytes = f.getArchiveBytes();
-      if (type >= field_counts_.size()) {
-        report(fpath() + ".type = " + std::to_string(type) + " is out of range: " + plural(field_counts_.size(), "frame type"));
-      }
-      if (k > 0 && rp == 0) report(fpath() + ".resumePoint = 0 but an outer frame waits for its callee at a resume point >= 1");
-      if (!started && rp != 0) report(fpath() + ".resumePoint = " + std::to_string(rp) + " but the tasklet has not started (expected 0)");
-      if (k == 0 && catches_child) report(fpath() + ".catchesChild is set on the innermost frame, which has no callee");
-      archive_sum_ += archive_bytes;
-      if (record) record->frames.push_back({type, archive_bytes, static_cast<std::uint16_t>(rp), catches_child});
-      // No values (the archive describes the fields: format 2) or one per field.
-      if (!f.hasFields()) continue;  // the usual case in format 2: no list to fetch
-      auto fields = f.getFields();
-      if (type < field_counts_.size() && fields.size() != 0 && fields.size() != field_counts_[type]) {
-        report(fpath() + ".fields has " + plural(fields.size(), "value") + " but its frame type (frameTypes[" +
-               std::to_string(type) + "]) lists " + plural(field_counts_[type], "field"));
-      }
-      for (std::uint32_t j = 0; j < fields.size(); ++j) check_field(fields[j], [&] { return fpath() + "." + item("fields", j); });
-    }
-  }
-
   void check_channels(Snapshot::Reader s) {
     auto channels = s.getChannels();
     if (record) {
@@ -401,7 +600,11 @@ class Checker {
         report(path() + ".buffer holds " + plural(buffer.size(), "value") + " but the capacity is " + std::to_string(ch.getCapacity()));
       }
       for (std::uint32_t b = 0; b < buffer.size(); ++b) check_value(buffer[b], value_type, [&] { return path() + "." + item("buffer", b); });
-      check_waiters(ch, c, buffer.size(), path);
+      if (table_layout_) {
+        check_waiter_tasklets(ch, c, buffer.size(), path);
+      } else {
+        check_waiters(ch, c, buffer.size(), path);
+      }
       if (record) record->waiter_ends.push_back(static_cast<std::uint32_t>(record->waiters.size()));
     }
     for (std::uint32_t i = 0; i < waits_.size(); ++i) {
@@ -415,6 +618,9 @@ class Checker {
 
   template <typename Path>
   void check_waiters(Channel::Reader ch, std::uint32_t c, std::size_t buffered, Path&& path) {
+    if (ch.hasWaiterTasklets() && ch.getWaiterTasklets().size() != 0) {
+      report(path() + ".waiterTasklets is set in a message without a tasklet table (its waiters are `waiters`)");
+    }
     auto waiters = ch.getWaiters();
     std::int64_t senders = 0, receivers = 0;
     std::int64_t previous_position = -1;
@@ -450,6 +656,54 @@ class Checker {
                (wait.kind == ChannelWait::kSend ? "send" : "receive"));
       }
     }
+    check_waiter_totals(ch, senders, receivers, buffered, path);
+  }
+
+  // Format 3: the waiters as positions in the tasklet table, each waiting in the
+  // direction of its own wait.
+  template <typename Path>
+  void check_waiter_tasklets(Channel::Reader ch, std::uint32_t c, std::size_t buffered, Path&& path) {
+    if (ch.hasWaiters() && ch.getWaiters().size() != 0) {
+      report(path() + ".waiters is not empty in a message with a tasklet table (its waiters are waiterTasklets)");
+    }
+    const RawColumn<std::uint32_t> waiters = column<std::uint32_t>(ch.getWaiterTasklets(), [&] { return path() + ".waiterTasklets"; });
+    std::int64_t senders = 0, receivers = 0;
+    std::int64_t previous_position = -1;
+    const std::uint32_t count = waiters.size();
+    const auto tasklets = static_cast<std::uint32_t>(waits_.size());
+    for (std::uint32_t k = 0; k < count; ++k) {
+      const std::uint32_t ti = waiters[k];
+      auto wpath = [&] { return path() + "." + item("waiterTasklets", k); };
+      if (ti >= tasklets) {
+        report(wpath() + " = " + std::to_string(ti) + " is out of range: " + plural(tasklets, "tasklet"));
+        continue;
+      }
+      ChannelWait& wait = waits_[ti];
+      auto who = [&] { return item("tasklets", ti); };
+      if (wait.named_by != ~std::uint64_t{0}) {
+        report(wpath() + " names " + who() + " again (already " + item("channels", wait.named_by >> 32) + "." +
+               item("waiterTasklets", wait.named_by & 0xffffffffu) + ")");
+        continue;
+      }
+      wait.named_by = (std::uint64_t{c} << 32) | k;
+      if (static_cast<std::int64_t>(ti) <= previous_position) in_tasklet_order_ = false;
+      previous_position = ti;
+      const bool sending = wait.kind == ChannelWait::kSend;
+      if (wait.kind == ChannelWait::kNoChannel) {
+        report(wpath() + " names " + who() + ", which does not wait on a channel");
+      } else if (wait.channel != c) {
+        report(wpath() + " names " + who() + ", which waits on " + item("channels", wait.channel));
+      } else {
+        sending ? ++senders : ++receivers;
+        if (record) record->waiters.push_back(ti << 1 | (sending ? 1u : 0u));
+      }
+    }
+    check_waiter_totals(ch, senders, receivers, buffered, path);
+  }
+
+  // What a channel's waiters add up to, against its balance and buffer.
+  template <typename Path>
+  void check_waiter_totals(Channel::Reader ch, std::int64_t senders, std::int64_t receivers, std::size_t buffered, Path&& path) {
     if (senders > 0 && receivers > 0) {
       report(path() + ".waiters mixes " + plural(senders, "sender") + " and " + plural(receivers, "receiver") +
              " (a channel queues one direction at a time)");
@@ -469,7 +723,9 @@ class Checker {
   TaskletIds tasklet_index_;  // id -> list index
   detail::BulkVector<ChannelWait> waits_;                           // per tasklet
   std::uint64_t archive_sum_ = 0;
+  std::uint32_t first_off_queue_ = kNone32;  // first tasklet that is neither new nor runnable
   bool in_tasklet_order_ = true;
+  bool table_layout_ = false;  // format 3: channels list waiterTasklets
 };
 
 // Runs the checker; a Cap'n Proto failure on the way becomes one more problem.

@@ -1,8 +1,11 @@
 // tests/persist/validate_test.cc — each invariant of schema/snapshot.capnp broken
-// once on the fixture gives SnapshotCorrupt naming the record path; the fixture
-// itself passes; check_snapshot collects and caps; large snapshots check fast.
+// once on the fixture gives SnapshotCorrupt naming the record path, in the list
+// layout (formats 1, 2) and in the columnar table (format 3) alike; the table's own
+// invariants (column lengths, sparse keys) each give theirs; the fixture itself
+// passes; check_snapshot collects and caps; large snapshots check fast.
 #include <gtest/gtest.h>
 
+#include <capnp/any.h>
 #include <capnp/serialize.h>
 
 #include <chrono>
@@ -12,6 +15,7 @@
 #include <typeinfo>
 
 #include "snapshot_fixture.h"
+#include "stasis/persist/tasklet_table.h"
 #include "stasis/persist/validate.h"
 
 namespace stasis::persist {
@@ -26,6 +30,9 @@ struct Case {
   const char* name;
   std::function<void(Snapshot::Builder)> breakIt;
   const char* expected;  // substring of the first problem
+  // In the format-3 table, if it reads differently there (waiters are table
+  // indexes); "" if the table cannot express the break at all.
+  const char* expected_in_table = nullptr;
 };
 
 void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
@@ -47,18 +54,23 @@ const Case kCases[] = {
     {"DuplicateChannelId", [](Snapshot::Builder s) { s.getChannels()[2].setId(12); },
      "channels[2].id = 12 repeats channels[0].id"},
     {"WaiterNamesUnknownTasklet", [](Snapshot::Builder s) { s.getChannels()[0].getWaiters()[0].setTasklet(99); },
-     "channels[0].waiters[0].tasklet = 99 names no tasklet of this snapshot"},
+     "channels[0].waiters[0].tasklet = 99 names no tasklet of this snapshot",
+     "channels[0].waiterTasklets[0] = 4 is out of range: 4 tasklets"},
     {"TaskletNamedTwiceAcrossChannels", [](Snapshot::Builder s) { s.getChannels()[2].getWaiters()[0].setTasklet(2); },
-     "channels[2].waiters[0] names tasklet 2 (tasklets[1]) again (already channels[0].waiters[0])"},
+     "channels[2].waiters[0] names tasklet 2 (tasklets[1]) again (already channels[0].waiters[0])",
+     "channels[2].waiterTasklets[0] names tasklets[1] again (already channels[0].waiterTasklets[0])"},
     {"WaiterDirectionDiffersFromWait", [](Snapshot::Builder s) { s.getChannels()[0].getWaiters()[0].setSending(false); },
-     "channels[0].waiters[0].sending is false but tasklet 2 (tasklets[1]) waits to send"},
+     "channels[0].waiters[0].sending is false but tasklet 2 (tasklets[1]) waits to send",
+     ""},
     {"WaiterOnAnotherChannelThanItsWait", [](Snapshot::Builder s) { s.getTasklets()[1].getWait().setSend(2); },
-     "channels[0].waiters[0] names tasklet 2 (tasklets[1]), which waits on channels[2]"},
+     "channels[0].waiters[0] names tasklet 2 (tasklets[1]), which waits on channels[2]",
+     "channels[0].waiterTasklets[0] names tasklets[1], which waits on channels[2]"},
     {"WaiterThatDoesNotWait", [](Snapshot::Builder s) {
        s.getChannels()[1].initWaiters(1)[0].setTasklet(1);
        s.getChannels()[1].setBalance(-1);
      },
-     "channels[1].waiters[0] names tasklet 1 (tasklets[0]), which does not wait on a channel"},
+     "channels[1].waiters[0] names tasklet 1 (tasklets[0]), which does not wait on a channel",
+     "channels[1].waiterTasklets[0] names tasklets[0], which does not wait on a channel"},
     {"WaitingTaskletMissingFromWaiters", [](Snapshot::Builder s) {
        s.getChannels()[0].initWaiters(0);
        s.getChannels()[0].setBalance(0);
@@ -188,6 +200,121 @@ TEST_P(BrokenInvariant, IsSnapshotCorruptWithItsPath) {
 INSTANTIATE_TEST_SUITE_P(Validate, BrokenInvariant, ::testing::ValuesIn(kCases),
                          [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
+// The fixture with its tasklets packed into the format-3 table.
+std::unique_ptr<capnp::MallocMessageBuilder> packed(capnp::MallocMessageBuilder& list) {
+  auto m = std::make_unique<capnp::MallocMessageBuilder>();
+  pack_tasklet_table(fixture_root(list), m->initRoot<Snapshot>());
+  return m;
+}
+
+void expect_corrupt(Snapshot::Reader root, const std::string& expected) {
+  try {
+    validate_snapshot(root, "broken.snap");
+    FAIL() << "no error, expected: " << expected;
+  } catch (const SnapshotCorrupt& e) {
+    EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+  }
+  auto problems = check_snapshot(root);
+  ASSERT_FALSE(problems.empty());
+  EXPECT_NE(problems.front().find(expected), std::string::npos) << problems.front();
+}
+
+// Every broken invariant above, broken in the list and then packed into the
+// table: the validator reads the columns and reports the same path (channel
+// waiters, which the table names by index, read as expected_in_table).
+class BrokenInvariantInTable : public ::testing::TestWithParam<Case> {};
+
+TEST_P(BrokenInvariantInTable, IsSnapshotCorruptWithTheSamePath) {
+  const char* expected = GetParam().expected_in_table ? GetParam().expected_in_table : GetParam().expected;
+  if (*expected == '\0') GTEST_SKIP() << "the table cannot express this break (a waiter's direction is its tasklet's wait)";
+  auto m = make_fixture_message();
+  GetParam().breakIt(m->getRoot<Snapshot>());
+  auto table = packed(*m);
+  auto root = table->getRoot<Snapshot>().asReader();
+  ASSERT_TRUE(has_tasklet_table(root));
+  ASSERT_EQ(root.getTasklets().size(), 0u);
+  expect_corrupt(root, expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Validate, BrokenInvariantInTable, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
+
+// The table's own invariants, broken on the packed fixture (4 tasklets; 5 frames:
+// 1, 1, 2, 1; extras for all four, which have names).
+const Case kTableCases[] = {
+    {"TaskletColumnShort", [](Snapshot::Builder s) { s.getTaskletTable().initPriorities(3); },
+     "taskletTable.priorities has 3 entries but taskletTable.ids has 4"},
+    {"FrameColumnShort", [](Snapshot::Builder s) { s.getTaskletTable().initArchiveBytes(2); },
+     "taskletTable.archiveBytes has 2 entries but taskletTable.frameTypes has 5"},
+    {"FrameCountsRunPastTheColumns", [](Snapshot::Builder s) { s.getTaskletTable().getFrameCounts().set(3, 9); },
+     "taskletTable.frameTypes has 5 entries but taskletTable.frameCounts add up to 13"},
+    {"FrameCountsFallShort", [](Snapshot::Builder s) {
+       auto t = s.getTaskletTable();
+       t.getFrameCounts().set(2, 1);  // tasklets[3] then takes the consumer's outer frame
+     },
+     "taskletTable.frameTypes has 5 entries but taskletTable.frameCounts add up to 4"},
+    {"UnknownFlagBits", [](Snapshot::Builder s) {
+       auto flags = s.getTaskletTable().getFlags();
+       flags.set(0, static_cast<std::uint8_t>(flags[0] | 0x40));
+     },
+     "taskletTable.flags[0] = 68 has unknown bits"},
+    {"ExtrasOutOfOrder", [](Snapshot::Builder s) {
+       auto x = s.getTaskletTable().getExtras();
+       x[0].setTasklet(1);
+       x[1].setTasklet(0);
+     },
+     "taskletTable.extras[1].tasklet = 0 is not after the previous entry's"},
+    {"ExtraKeyOutOfRange", [](Snapshot::Builder s) { s.getTaskletTable().getExtras()[3].setTasklet(4); },
+     "taskletTable.extras[3].tasklet = 4 is out of range: 4 tasklets"},
+    {"SleepWithoutAnExtra", [](Snapshot::Builder s) {
+       auto t = s.getTaskletTable();
+       auto old = t.disownExtras();
+       auto kept = t.initExtras(3);
+       for (unsigned k = 0; k < 3; ++k) kept.setWithCaveats(k, old.getReader()[k]);
+     },
+     "tasklets[3] sleeps but taskletTable.extras has no entry for it"},
+    {"SleepOnAnExtraOfATaskletThatDoesNotSleep", [](Snapshot::Builder s) { s.getTaskletTable().getExtras()[0].setSleep(5); },
+     "tasklets[0]: its taskletTable.extras entry has sleep = 5 but it does not sleep"},
+    {"FrameFieldsKeyOutOfRange", [](Snapshot::Builder s) {
+       auto f = s.getTaskletTable().getFrameFields();
+       f[f.size() - 1].setFrame(99);
+     },
+     ".frame = 99 is out of range: 5 frames"},
+    {"FrameFieldsOutOfOrder", [](Snapshot::Builder s) {
+       auto f = s.getTaskletTable().getFrameFields();
+       f[1].setFrame(f[0].getFrame());
+     },
+     "taskletTable.frameFields[1].frame = 0 is not after the previous entry's"},
+    {"BothLayouts", [](Snapshot::Builder s) { s.initTasklets(1); },
+     "the message has both tasklets and taskletTable"},
+    {"ColumnNotAPlainList", [](Snapshot::Builder s) {
+       // A struct list Cap'n Proto would also let a reader see as List(UInt64).
+       capnp::AnyStruct::Builder table = s.getTaskletTable();
+       auto ids = table.getPointerSection()[0].initAs<capnp::List<schema::Waiter>>(4);
+       for (unsigned i = 0; i < 4; ++i) ids[i].setTasklet(i + 1);
+     },
+     "taskletTable.ids is not a plain list of 8-byte values"},
+};
+
+class BrokenTable : public ::testing::TestWithParam<Case> {};
+
+TEST_P(BrokenTable, IsSnapshotCorruptNamingTheColumn) {
+  auto list = make_fixture_message();
+  auto m = packed(*list);
+  GetParam().breakIt(m->getRoot<Snapshot>());
+  expect_corrupt(m->getRoot<Snapshot>().asReader(), GetParam().expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Validate, BrokenTable, ::testing::ValuesIn(kTableCases),
+                         [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
+
+TEST(Validate, TheFixtureIsValidInTheTable) {
+  auto list = make_fixture_message();
+  auto m = packed(*list);
+  EXPECT_NO_THROW(validate_snapshot(m->getRoot<Snapshot>().asReader(), "packed fixture"));
+  EXPECT_TRUE(check_snapshot(m->getRoot<Snapshot>().asReader()).empty());
+}
+
 TEST(Validate, TheFixtureIsValid) {
   auto m = make_fixture_message();
   EXPECT_NO_THROW(validate_snapshot(fixture_root(*m), "fixture"));
@@ -257,13 +384,21 @@ TEST(Validate, LargeSnapshotChecksWithinTheTraversalBudget) {
   }
   MessageView view = MessageView::from_bytes(encode_container(m), {}, "bulk");
   EXPECT_NO_THROW(validate_snapshot(view.root(), "bulk"));
+  capnp::MallocMessageBuilder table(1 << 20);
+  pack_tasklet_table(m.getRoot<Snapshot>().asReader(), table.initRoot<Snapshot>());
+  MessageView table_view = MessageView::from_bytes(encode_container(table), {}, "bulk table");
+  EXPECT_NO_THROW(validate_snapshot(table_view.root(), "bulk table"));
 }
 
 // Random damage to the message words (with a valid container around them) never
 // crashes the reader or the checker: every outcome is valid or a SnapshotError.
-TEST(Validate, RandomlyDamagedMessagesGiveTypedErrorsOnly) {
-  auto m = make_fixture_message();
-  kj::Array<capnp::word> clean = capnp::messageToFlatArray(*m);
+// In both layouts.
+class RandomDamage : public ::testing::TestWithParam<bool> {};
+
+TEST_P(RandomDamage, GivesTypedErrorsOnly) {
+  auto list = make_fixture_message();
+  auto table = packed(*list);
+  kj::Array<capnp::word> clean = capnp::messageToFlatArray(GetParam() ? *table : *list);
   std::mt19937_64 rng(20240501);
   int rejected = 0;
   for (int round = 0; round < 3000; ++round) {
@@ -290,6 +425,9 @@ TEST(Validate, RandomlyDamagedMessagesGiveTypedErrorsOnly) {
   }
   EXPECT_GT(rejected, 1000);  // most damage is noticed
 }
+
+INSTANTIATE_TEST_SUITE_P(Validate, RandomDamage, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) { return info.param ? "Table" : "List"; });
 
 }  // namespace
 }  // namespace stasis::persist
