@@ -1,10 +1,12 @@
-// freeze.cc — turning live tasklets into a snapshot message.
+// freeze.cc — turning live tasklets into a snapshot message (format 3: the
+// tasklets go in the columnar TaskletTable).
 //
 // The Freezer only reads runtime state; every failure is a FreezeError thrown
 // before anything is handed out, so the tasklets never notice a freeze. Archive
 // order (the reader depends on it): for each tasklet in list order, its frames
 // innermost first, then its slot value; then for each channel its buffer, oldest
-// first.
+// first. check_tasklets() counts the table's frames, extras and field sets; the
+// writing pass fills exactly that many (and checks that it did).
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <unistd.h>
@@ -16,10 +18,12 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <tuple>
 #include <unordered_map>
 
 #include "flat_message_builder.h"
+#include "table_writer.h"
 #include "native/native_freeze.h"
 #include "pointer_set.h"
 #include "producer.h"
@@ -79,7 +83,10 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     collect_channel_waiters();
     // Each alive tasklet is in exactly one of those lists (scheduler.h): none was
     // added twice unless that invariant broke, which the count would show.
-    if (order_.size() != s_.alive_count_) remove_duplicates();
+    if (order_.size() != s_.alive_count_) {
+      remove_duplicates();
+      index_waiters();  // the recorded positions moved
+    }
   }
 
   void collect_set(std::span<const TaskletRef> tasklets) {
@@ -116,11 +123,12 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     sched.setRngState(s_.rng_);
 
     collect_timers();
-    auto tasklets = root.initTasklets(static_cast<unsigned>(order_.size()));
+    table_.init(root.initTaskletTable(), order_.size(), counts_);
     for (std::size_t i = 0; i < order_.size(); ++i) {
       prefetch(i);
-      write_tasklet(order_[i], tasklets[static_cast<unsigned>(i)]);
+      write_tasklet(order_[i], static_cast<unsigned>(i));
     }
+    table_.check_filled(counts_);
     write_channels(root);
     write_types(root);
     if (native_count_) {
@@ -264,6 +272,22 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     if (scope_ == schema::Snapshot::Scope::SCHEDULER || included_.insert(t)) order_.push_back(t);
   }
 
+  // Position of tasklet t in order_ (which must hold it). For tasklet sets and
+  // the rare re-indexing below: a freeze of the whole scheduler records positions
+  // as it collects the waiters.
+  std::uint32_t index_of(const Tasklet* t) {
+    if (positions_.empty()) {
+      positions_.reserve(order_.size());
+      for (std::size_t i = 0; i < order_.size(); ++i) positions_.emplace(order_[i], static_cast<std::uint32_t>(i));
+    }
+    return positions_.at(t);
+  }
+
+  void index_waiters() {
+    positions_.clear();
+    for (WaiterRecord& r : waiter_records_) r.index = index_of(r.tasklet);
+  }
+
   void remove_duplicates() {
     included_.reserve(order_.size());
     std::size_t kept = 0;
@@ -315,8 +339,8 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
       for (std::size_t k = 0; k < group.size(); ++k) {
         const std::size_t begin = waiter_records_.size();
         for (const Seen& seen : lanes[k]) {
-          add(seen.tasklet);
-          waiter_records_.push_back({seen.id, seen.sending});
+          add(seen.tasklet);  // scheduler scope: always appended, at index order_.size() - 1
+          waiter_records_.push_back({seen.tasklet, static_cast<std::uint32_t>(order_.size() - 1), seen.sending});
         }
         recorded_waiters_.emplace(group[k], std::pair{begin, waiter_records_.size()});
       }
@@ -351,9 +375,13 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
         throw FreezeError("freeze: " + t->label() +
                           " has a pending exception thrown into it; let it run first, then freeze");
       }
+      if (needs_extra(t)) {
+        ++counts_.extras;
+        estimate_.words += struct_words<schema::TaskletExtra>() + text_words(t->name().size());
+      }
       if (t->native()) {
         ++native_count_;
-        estimate_.words += struct_words<schema::Tasklet>() + struct_words<schema::NativeTasklet>() + 64;
+        estimate_.words += struct_words<schema::NativeTasklet>() + 64;
         if (t->slot_.has_value() && !persist::ValueCodecs::instance().find(t->slot_.type())) {
           throw FreezeError("freeze: " + t->label() + " holds a value in flight of C++ type '" +
                             persist::demangle(t->slot_.type().name()) +
@@ -370,9 +398,10 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
                             " is not registered for persistence; register it with STASIS_PERSISTENT_FRAME");
         }
         const std::size_t n = p->fields.size();
-        estimate_.words += struct_words<schema::Frame>();
+        ++counts_.frames;
         if (!p->archive_describes) {
-          estimate_.words += 1 /* field list tag */ + n * struct_words<schema::Field>();
+          ++counts_.frame_fields;
+          estimate_.words += struct_words<schema::FrameFields>() + 1 /* field list tag */ + n * struct_words<schema::Field>();
           estimate_.described_fields += n;
         }
         estimate_.fields += n;
@@ -382,8 +411,7 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
                           persist::demangle(t->slot_.type().name()) +
                           "' that has no codec; register it with STASIS_PERSISTENT_VALUE(Type, \"name\")");
       }
-      estimate_.words += struct_words<schema::Tasklet>() + 1 /* frame list tag */ + struct_words<schema::Waiter>();
-      if (!t->name().empty()) estimate_.words += text_words(t->name().size());
+      estimate_.words += 1;  // its entry in a channel's waiterTasklets (4 bytes), if it waits there
       if (t->slot_.has_value()) ++estimate_.values;
     }
   }
@@ -392,7 +420,8 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   // per field for texts and archive bytes); sets `archive_bytes` to the archive's
   // share of that allowance. The tasklets' part was counted by check_tasklets().
   std::size_t estimate_message_words(std::size_t& archive_bytes) const {
-    std::size_t words = kFixedWords + text_words(options_.note.size()) + 1 /* tasklet list tag */ + estimate_.words;
+    std::size_t words = kFixedWords + text_words(options_.note.size()) + estimate_.words +
+                        persist::TableWriter::words(order_.size(), counts_);
     const std::size_t fields = estimate_.fields;
     std::size_t values = estimate_.values;
     for (const ChannelBase* ch = ChannelBase::first_on_thread(); ch; ch = ch->next_on_thread()) {
@@ -424,36 +453,50 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
     }
   }
 
-  void write_tasklet(Tasklet* t, schema::Tasklet::Builder b) {
+  // Whether tasklet t has an entry in the table's extras (a name, a slot, the
+  // time left of a sleep, a native record): check_tasklets counts by it.
+  static bool needs_extra(const Tasklet* t) {
+    return t->native() || t->slot_.has_value() || !t->name().empty() ||
+           (t->state_ == TaskletState::kBlocked && t->wait_ == WaitKind::kSleep);
+  }
+
+  void write_tasklet(Tasklet* t, unsigned i) {
+    using Table = persist::TableWriter;
     ++stats_.tasklets;
-    b.setId(t->id_);
-    std::string_view name = t->name();
-    if (!name.empty()) b.setName(capnp::Text::Reader(name.data(), name.size()));
-    b.setPriority(t->priority_);
-    b.setState(state_of(t));
-    b.setAtomic(t->flags_ & Tasklet::kAtomic);
-    b.setBlockTrap(t->flags_ & Tasklet::kBlockTrap);
-    b.setStarted(t->flags_ & Tasklet::kStarted);
-    b.setInterrupted(t == options_.interrupted);
-    auto wait = b.initWait();
+    std::uint8_t flags = 0;
+    if (t->flags_ & Tasklet::kAtomic) flags |= Table::kAtomic;
+    if (t->flags_ & Tasklet::kBlockTrap) flags |= Table::kBlockTrap;
+    if (t->flags_ & Tasklet::kStarted) flags |= Table::kStarted;
+    if (t == options_.interrupted) flags |= Table::kInterrupted;
+    using WaitKindColumn = schema::TaskletTable::WaitKind;
+    WaitKindColumn wait = WaitKindColumn::NONE;
+    std::uint32_t wait_channel_index = 0;
     switch (t->state_ == TaskletState::kBlocked ? t->wait_ : WaitKind::kNone) {
-      case WaitKind::kSend: wait.setSend(wait_channel(t)); break;
-      case WaitKind::kReceive: wait.setReceive(wait_channel(t)); break;
-      case WaitKind::kSleep: wait.setSleep(sleep_left_.count(t) ? sleep_left_[t] : 0); break;
-      default: wait.setNone(); break;
+      case WaitKind::kSend: wait = WaitKindColumn::SEND; wait_channel_index = wait_channel(t); break;
+      case WaitKind::kReceive: wait = WaitKindColumn::RECEIVE; wait_channel_index = wait_channel(t); break;
+      case WaitKind::kSleep: wait = WaitKindColumn::SLEEP; break;
+      default: break;
     }
-    if (t->native()) {
-      natives_->write(captured_.at(t), b.initNative(), [&](const ChannelBase* ch) { return channel_index_.at(ch); });
-      b.initFrames(0);
-    } else {
-      std::size_t depth = t->frame_depth();
-      auto frames = b.initFrames(static_cast<unsigned>(depth));
-      unsigned i = 0;
-      for (const FrameBase* f = t->top_; f; f = f->stasis_caller_, ++i) write_frame(f, frames[i]);
+    const unsigned depth = t->native() ? 0 : static_cast<unsigned>(t->frame_depth());
+    table_.set_tasklet(i, t->id_, state_of(t), t->priority_, flags, wait, wait_channel_index, depth);
+    // The extra is written before the frames: its native record names channels the
+    // frames do not, and none of it touches the archive.
+    std::optional<schema::TaskletExtra::Builder> extra;
+    if (needs_extra(t)) {
+      auto x = extra.emplace(table_.next_extra(i));
+      std::string_view name = t->name();
+      if (!name.empty()) x.setName(capnp::Text::Reader(name.data(), name.size()));
+      if (wait == WaitKindColumn::SLEEP) x.setSleep(sleep_left_.count(t) ? sleep_left_[t] : 0);
+      if (t->native()) {
+        natives_->write(captured_.at(t), x.initNative(), [&](const ChannelBase* ch) { return channel_index_.at(ch); });
+      }
+    }
+    if (!t->native()) {
+      for (const FrameBase* f = t->top_; f; f = f->stasis_caller_) write_frame(f);
     }
     if (t->slot_.has_value()) {
-      b.setHasSlot(true);
-      write_value(*persist::ValueCodecs::instance().find(t->slot_.type()), b.initSlot(),
+      extra->setHasSlot(true);  // a slot implies an extra
+      write_value(*persist::ValueCodecs::instance().find(t->slot_.type()), extra->initSlot(),
                   [&](const ValueCodec& c) { c.save(ar_, t->slot_); }, [&](const ValueCodec& c) { return c.text(t->slot_); });
     }
   }
@@ -473,20 +516,18 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
                       "' that has no codec; register it with STASIS_PERSISTENT_VALUE(Type, \"name\")");
   }
 
-  void write_frame(const FrameBase* f, schema::Frame::Builder b) {
+  void write_frame(const FrameBase* f) {
     ++stats_.frames;
     const FramePersistOps* p = persist::persist_ops_of(f->ops());
-    b.setType(frame_type_index(p));
-    b.setResumePoint(f->stasis_rp_);
-    b.setCatchesChild(f->stasis_flags_ & FrameBase::kCatchesChild);
     // Frames whose fields the archive describes by itself (see FramePersistOps)
     // carry no field values: no describe_* call comes for them.
+    const unsigned k = table_.next_frame(frame_type_index(p), f->stasis_rp_, (f->stasis_flags_ & FrameBase::kCatchesChild) != 0);
     fields_ = p->archive_describes ? capnp::List<schema::Field>::Builder()
-                                   : b.initFields(static_cast<unsigned>(p->fields.size()));
+                                   : table_.next_frame_fields(k, static_cast<unsigned>(p->fields.size()));
     next_field_ = 0;
     std::size_t before = sink_.size();
     p->save(f, *this);
-    b.setArchiveBytes(static_cast<std::uint32_t>(sink_.size() - before));
+    table_.set_archive_bytes(k, static_cast<std::uint32_t>(sink_.size() - before));
   }
 
   schema::Field::Builder next_field() {
@@ -547,18 +588,15 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
           if (w->in_select()) continue;
           Tasklet* t = Tasklet::from_waiter(const_cast<Waiter*>(w));
           if (!included_.contains(t)) continue;
-          waiter_records_.push_back({t->id_, w->sending()});
+          waiter_records_.push_back({t, index_of(t), w->sending()});
         }
         end = waiter_records_.size();
       }
       long balance = 0;
       for (std::size_t k = begin; k < end; ++k) balance += waiter_records_[k].sending ? 1 : -1;
       b.setBalance(balance);
-      auto wl = b.initWaiters(static_cast<unsigned>(end - begin));
-      for (std::size_t k = begin; k < end; ++k) {
-        wl[static_cast<unsigned>(k - begin)].setTasklet(waiter_records_[k].id);
-        wl[static_cast<unsigned>(k - begin)].setSending(waiter_records_[k].sending);
-      }
+      auto wl = b.initWaiterTasklets(static_cast<unsigned>(end - begin));
+      for (std::size_t k = begin; k < end; ++k) wl.set(static_cast<unsigned>(k - begin), waiter_records_[k].index);
       std::size_t n = ch->buffered();
       auto buf = b.initBuffer(static_cast<unsigned>(n));
       for (std::size_t k = 0; k < n; ++k) {
@@ -599,10 +637,12 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   // waiter_records_. Channels not in the map (tasklet sets) are walked by
   // write_channels, which appends their included waiters.
   struct WaiterRecord {
-    std::uint64_t id;
+    Tasklet* tasklet;
+    std::uint32_t index;  // its position in order_ (the tasklet table)
     bool sending;
   };
   std::vector<WaiterRecord> waiter_records_;
+  std::unordered_map<const Tasklet*, std::uint32_t> positions_;  // index_of()'s map, built on first use
   std::unordered_map<const ChannelBase*, std::pair<std::size_t, std::size_t>> recorded_waiters_;
   std::unordered_map<const Tasklet*, std::int64_t> sleep_left_;
   std::vector<ChannelEntry> channels_;
@@ -618,11 +658,13 @@ class PersistAccess::Freezer final : public persist::FrameWriter {
   capnp::List<schema::Field>::Builder fields_;
   unsigned next_field_ = 0;
   persist::FreezeStats stats_;
+  persist::TableCounts counts_;  // by check_tasklets
+  persist::TableWriter table_;
   std::size_t native_count_ = 0;
   std::unique_ptr<persist::native::NativeFreezer> natives_;
   std::unordered_map<const Tasklet*, persist::native::CapturedNative> captured_;
   struct {
-    std::size_t words = 0;   // tasklet, frame and field records
+    std::size_t words = 0;   // extras, native and field records (the columns: TableWriter::words)
     std::size_t fields = 0;  // frame fields
     std::size_t described_fields = 0;  // of frames whose records describe their fields
     std::size_t values = 0;  // slot values

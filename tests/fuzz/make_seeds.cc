@@ -1,7 +1,8 @@
 // make_seeds.cc — writes the seed corpus of thaw_fuzz (docs/fuzzing.md) into a
 // directory: valid snapshots of a small and of a realistic scheduler, in both
 // input modes of the fuzzer (0x00 + snapshot file, uncompressed and zstd; 0x01 +
-// raw flat-array message).
+// raw flat-array message), with the tasklets in format 3's table as freeze writes
+// them, and the realistic one also in the list layout of formats 1 and 2.
 //
 //   thaw_fuzz_seeds DIR
 #include <filesystem>
@@ -71,18 +72,24 @@ int main(int argc, char** argv) {
       {"small-zstd", small_snapshot(persist::Compression::kZstd)},
       {"realistic", realistic_snapshot(persist::Compression::kNone)},
       {"realistic-zstd", realistic_snapshot(persist::Compression::kZstd)},
+      {"realistic-list", stasis::test::mutate(realistic_snapshot(persist::Compression::kNone),
+                                              [](schema::Snapshot::Builder) {}, persist::Compression::kNone,
+                                              stasis::test::Layout::kList)},
   };
   bool ok = true;
+  int written = 0;
   for (const Seed& seed : seeds) {
     ok &= write(dir / (std::string("file-") + seed.name), '\0', seed.snap.bytes());
+    ++written;
     if (!persist::peek_header(seed.snap.bytes()).compressed) {
       ok &= write(dir / (std::string("message-") + seed.name), '\1', stasis::test::message_bytes(seed.snap));
+      ++written;
     }
   }
   if (!ok) {
     std::cerr << argv[0] << ": cannot write the seeds into " << dir << "\n";
     return 1;
   }
-  std::cout << "wrote 6 seeds into " << dir << "\n";
+  std::cout << "wrote " << written << " seeds into " << dir << "\n";
   return 0;
 }

@@ -138,7 +138,7 @@ TEST(Container, RoundTripUncompressed) {
   EXPECT_EQ(file.substr(0, 8), "STASISNP");
 
   DecodedContainer d = decode_container(file);
-  EXPECT_EQ(d.info.version, 2);
+  EXPECT_EQ(d.info.version, 3);
   EXPECT_EQ(d.info.header_bytes, 48);
   EXPECT_EQ(d.info.flags, 0u);
   EXPECT_FALSE(d.info.compressed);
@@ -296,10 +296,10 @@ TEST(Container, FutureVersionNamesBothVersions) {
   put_le(file, 8, 7, 2);
   std::string msg = error_of<SnapshotVersionError>([&] { decode_container(file); });
   EXPECT_NE(msg.find("version 7"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("reads versions 1 to 2"), std::string::npos) << msg;
-  put_le(file, 8, 3, 2);  // the first version after this library's
+  EXPECT_NE(msg.find("reads versions 1 to 3"), std::string::npos) << msg;
+  put_le(file, 8, 4, 2);  // the first version after this library's
   msg = error_of<SnapshotVersionError>([&] { decode_container(file); });
-  EXPECT_NE(msg.find("version 3"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("version 4"), std::string::npos) << msg;
   put_le(file, 8, 0, 2);
   error_of<SnapshotFormatError>([&] { decode_container(file); });
 }

@@ -338,19 +338,23 @@ TEST(HostileSnapshot, ArchiveFlipsGiveTypedErrorsOrRun) {
 
 std::uint64_t word_at(const std::string& message, std::size_t word) { return load_le64(message, 8 * word); }
 
-// The index of the word holding the root struct's pointer field `field`: word 0 is
-// the segment table, word 1 the root pointer, then the root's data and pointers.
-std::size_t root_pointer_word(const std::string& message, const char* field) {
-  std::uint64_t root = word_at(message, 1);
-  std::size_t root_data = 2 + (static_cast<std::uint32_t>(root) >> 2);
-  std::size_t data_words = (root >> 32) & 0xffff;
-  auto slot = capnp::Schema::from<schema::Snapshot>().getFieldByName(field).getProto().getSlot();
-  return root_data + data_words + slot.getOffset();
-}
-
 // The word a (struct or list) pointer at word `ptr` points to.
 std::size_t target_of(const std::string& message, std::size_t ptr) {
   return ptr + 1 + (static_cast<std::int32_t>(static_cast<std::uint32_t>(word_at(message, ptr))) >> 2);
+}
+
+// The index of the word holding pointer field `field` of the struct S that the
+// struct pointer at word `struct_ptr` points to (its data words, then its pointers).
+template <typename S>
+std::size_t pointer_field_word(const std::string& message, std::size_t struct_ptr, const char* field) {
+  const std::size_t data_words = (word_at(message, struct_ptr) >> 32) & 0xffff;
+  auto slot = capnp::Schema::from<S>().getFieldByName(field).getProto().getSlot();
+  return target_of(message, struct_ptr) + data_words + slot.getOffset();
+}
+
+// The same for the root struct: word 0 is the segment table, word 1 the root pointer.
+std::size_t root_pointer_word(const std::string& message, const char* field) {
+  return pointer_field_word<schema::Snapshot>(message, 1, field);
 }
 
 // --- Hostile sizes. ---
@@ -442,17 +446,37 @@ TEST(HostileSnapshot, HostileCountsAreRefusedWithoutAllocating) {
         // Cap'n Proto lists claiming huge counts: patch the raw message words.
         const std::string message = message_bytes(holder);
         auto pointer_of = [&](const char* field) { return root_pointer_word(message, field); };
-        {
-          // tasklets: a struct list whose tag claims 2^29-1 elements of zero size
-          // (costless to claim: the traversal limit must stop it).
-          std::size_t ptr = pointer_of("tasklets");
-          std::string m = message;
-          std::size_t tag = target_of(m, ptr);
+        // A struct list whose tag (at word `tag`) claims 2^29-1 elements of zero size
+        // (costless to claim: the traversal limit must stop it), then of one word
+        // each (more than the segment holds).
+        auto claim_struct_list = [&](const char* what, std::string m, std::size_t tag) {
           store_le64(m, 8 * tag, (std::uint64_t{(1u << 29) - 1} << 2));
-          c.check("tasklets list of 2^29-1 empty structs", encode_message(m), true, "stasis::SnapshotCorrupt");
-          // ... and 2^29-1 elements of one word each: more than the segment holds.
+          c.check(std::string(what) + " of 2^29-1 empty structs", encode_message(m), true, "stasis::SnapshotCorrupt");
           store_le64(m, 8 * tag, (std::uint64_t{(1u << 29) - 1} << 2) | (std::uint64_t{1} << 32));
-          c.check("tasklets list of 2^29-1 one-word structs", encode_message(m), true, "stasis::SnapshotCorrupt");
+          c.check(std::string(what) + " of 2^29-1 one-word structs", encode_message(m), true, "stasis::SnapshotCorrupt");
+        };
+        {
+          // Format 2: the tasklets list.
+          const std::string listed = message_bytes(mutate(holder, [](schema::Snapshot::Builder) {}, Compression::kNone,
+                                                          Layout::kList));
+          const std::size_t ptr = root_pointer_word(listed, "tasklets");
+          if (word_at(listed, ptr) == 0) c.fail("tasklets", std::string("the list-layout copy has no tasklets list"));
+          claim_struct_list("tasklets list", listed, target_of(listed, ptr));
+        }
+        {
+          // Format 3: the table's extras (a struct list) and its ids column (a list
+          // of 8-byte values claiming 2^29-1 of them).
+          const std::size_t table = pointer_of("taskletTable");
+          const std::size_t extras = pointer_field_word<schema::TaskletTable>(message, table, "extras");
+          if (word_at(message, table) == 0 || word_at(message, extras) == 0) {
+            c.fail("taskletTable", std::string("the frozen snapshot has no table with extras"));
+          }
+          claim_struct_list("taskletTable.extras", message, target_of(message, extras));
+          std::string m = message;
+          const std::size_t ids = pointer_field_word<schema::TaskletTable>(m, table, "ids");
+          store_le64(m, 8 * ids, (word_at(m, ids) & 0xffffffffull) | (std::uint64_t{5} << 32) |
+                                     (std::uint64_t{(1u << 29) - 1} << 35));
+          c.check("taskletTable.ids of 2^29-1 values", encode_message(m), true, "stasis::SnapshotCorrupt");
         }
         {
           // archive: a byte list claiming 2^29-1 bytes.
@@ -485,7 +509,7 @@ TEST(HostileSnapshot, HostileCountsAreRefusedWithoutAllocating) {
   );
   report("hostile counts", r);
   EXPECT_EQ(r.loaded, 0);
-  EXPECT_EQ(r.rejected, 4 * 3 + 5);
+  EXPECT_EQ(r.rejected, 4 * 3 + 8);
 }
 
 // --- Targeted mutations behind the validator. ---

@@ -2,9 +2,10 @@
 // hostile-input tests.
 //
 // mutate() decodes a valid snapshot, copies its root into a message builder (one
-// segment) with the tasklets in list form (MessageView::listed_root: a format-3
-// table becomes the `tasklets` list, which readers keep accepting), lets the caller
-// change any record, and re-encodes it with a valid header and checksum:
+// segment) with the tasklets in list form (MessageView::listed_root), lets the caller
+// change any record, packs the tasklets back into the format-3 table if the snapshot
+// had one (Layout::kAsFrozen; Layout::kList keeps the list, which readers still
+// accept), and re-encodes it with a valid header and checksum:
 // the result reaches every layer behind the container (validator, type resolution,
 // archive, runtime). message_bytes()/encode_message() do the same at the level of
 // the raw flat-array message, for byte flips that the schema cannot express.
@@ -23,6 +24,7 @@
 
 #include "stasis/persist/container.h"
 #include "stasis/persist/snapshot.h"
+#include "stasis/persist/tasklet_table.h"
 #include "stasis/schema/snapshot.capnp.h"
 
 namespace stasis::test {
@@ -43,17 +45,32 @@ inline persist::Snapshot encode_message(std::string_view bytes,
   return persist::Snapshot(persist::encode_container(words.asPtr(), {.compression = compression}));
 }
 
-// Re-encodes `snap` after edit(schema::Snapshot::Builder) changed a copy of its root.
+// The layout of the tasklets in a mutated snapshot.
+enum class Layout {
+  kAsFrozen,  // the layout of the snapshot mutated: format 3's table if it had one
+  kList,      // the `tasklets` list (formats 1 and 2)
+};
+
+// Re-encodes `snap` after edit(schema::Snapshot::Builder) changed a list-form copy of
+// its root. Edits that break the tasklets are packed as they are (a waiter naming an
+// unknown id becomes an out-of-range index; see pack_tasklet_table).
 template <class Edit>
 persist::Snapshot mutate(const persist::Snapshot& snap, Edit&& edit,
-                         persist::Compression compression = persist::Compression::kNone) {
+                         persist::Compression compression = persist::Compression::kNone,
+                         Layout layout = Layout::kAsFrozen) {
   persist::MessageView view = persist::MessageView::from_bytes(snap.bytes());
   // One segment, as freeze() writes it (room for the copy and for replaced parts):
   // raw word offsets then mean the same in mutated and frozen list-form messages.
-  capnp::MallocMessageBuilder builder(static_cast<unsigned>(2 * view.words().size() + 1024));
+  const auto words = static_cast<unsigned>(2 * view.words().size() + 1024);
+  capnp::MallocMessageBuilder builder(words);
   builder.setRoot(view.listed_root());
   edit(builder.getRoot<schema::Snapshot>());
-  return persist::Snapshot(persist::encode_container(builder, {.compression = compression}));
+  if (layout == Layout::kList || !persist::has_tasklet_table(view.root())) {
+    return persist::Snapshot(persist::encode_container(builder, {.compression = compression}));
+  }
+  capnp::MallocMessageBuilder table(words);
+  persist::pack_tasklet_table(builder.getRoot<schema::Snapshot>().asReader(), table.initRoot<schema::Snapshot>());
+  return persist::Snapshot(persist::encode_container(table, {.compression = compression}));
 }
 
 // The archive bytes of a snapshot, and a snapshot with the archive replaced (the

@@ -167,7 +167,7 @@ TEST_F(Dump, Info) {
   for (const std::string& file : {fixture_, zstd_}) {
     Result r = dump({"info", file});
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_TRUE(contains(r.out, "format           version 2, header 48 bytes")) << r.out;
+    EXPECT_TRUE(contains(r.out, "format           version 3, header 48 bytes")) << r.out;
     EXPECT_TRUE(contains(r.out, "producer         fixture (pid 4242) on testhost")) << r.out;
     EXPECT_TRUE(contains(r.out, "platform         x86_64, little-endian, 64-bit pointers, 64-bit long")) << r.out;
     EXPECT_TRUE(contains(r.out, "created          2024-05-01T12:00:00.123456789Z")) << r.out;
@@ -368,7 +368,10 @@ TEST_F(Dump, DotHasTheWaitEdges) {
 TEST_F(Dump, VerifyExitCodes) {
   Result ok = dump({"verify", zstd_});
   EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
-  EXPECT_EQ(ok.out, zstd_ + ": OK (format 2, zstd, 4 tasklets, 5 frames, 3 channels, 140 archive bytes)\n");
+  EXPECT_EQ(ok.out, zstd_ + ": OK (format 3, zstd, 4 tasklets, 5 frames, 3 channels, 140 archive bytes)\n");
+  Result table = dump({"verify", table_});  // the same tasklets, read from the columns
+  EXPECT_EQ(table.code, 0) << table.out << table.err;
+  EXPECT_EQ(table.out, table_ + ": OK (format 3, 4 tasklets, 5 frames, 3 channels, 140 archive bytes)\n");
 
   Result bad = dump({"verify", invalid_});
   EXPECT_EQ(bad.code, 1);
@@ -872,7 +875,7 @@ TEST_F(DumpNative, JsonHasTheNativeRecordWithoutRawBytes) {
 TEST_F(DumpNative, VerifyChecksBinariesByBuildId) {
   Result r = dump({"verify", path_});
   EXPECT_EQ(r.code, 0) << r.out << r.err;
-  EXPECT_TRUE(contains(r.out, ": OK (format 2")) << r.out;
+  EXPECT_TRUE(contains(r.out, ": OK (format 3")) << r.out;
   EXPECT_TRUE(contains(r.out, ", 1 native, ")) << r.out;
 
   r = dump({"verify", "--binary", STASIS_NATIVE_FIXTURE, path_});

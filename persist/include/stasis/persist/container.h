@@ -40,11 +40,13 @@
 namespace stasis::persist {
 
 inline constexpr char kSnapshotMagic[8] = {'S', 'T', 'A', 'S', 'I', 'S', 'N', 'P'};
-// Version 2 (this writer): frames whose fields are all decodable from the archive
-// carry no field values (docs/snapshot-format.md, "Compatibility"). Readers accept
-// every version from kOldestFormatVersion to kFormatVersion; version-1 readers
-// refuse version-2 files with SnapshotVersionError.
-inline constexpr std::uint16_t kFormatVersion = 2;
+// Version 3 (this writer): the tasklets are columns of a TaskletTable and channel
+// waiters are table indexes. Version 2: frames whose fields are all decodable from
+// the archive carry no field values (docs/snapshot-format.md, "Compatibility").
+// Readers accept every version from kOldestFormatVersion to kFormatVersion, and
+// either tasklet layout in any of them; older readers refuse newer versions with
+// SnapshotVersionError.
+inline constexpr std::uint16_t kFormatVersion = 3;
 inline constexpr std::uint16_t kOldestFormatVersion = 1;
 inline constexpr std::uint16_t kHeaderBytes = 48;
 // A reader refuses header sizes above this (room for future header fields).
