@@ -636,22 +636,11 @@ class Checker {
         report(wpath() + ".tasklet = " + std::to_string(id) + " names no tasklet of this snapshot");
         continue;
       }
-      ChannelWait& wait = waits_[ti];
       auto who = [&] { return "tasklet " + std::to_string(id) + " (" + item("tasklets", ti) + ")"; };
-      if (wait.named_by != ~std::uint64_t{0}) {
-        report(wpath() + " names " + who() + " again (already " + item("channels", wait.named_by >> 32) + "." +
-               item("waiters", wait.named_by & 0xffffffffu) + ")");
-        continue;
-      }
-      wait.named_by = (std::uint64_t{c} << 32) | k;
-      if (static_cast<std::int64_t>(ti) <= previous_position) in_tasklet_order_ = false;
-      previous_position = ti;
+      if (!claim_waiter(ti, c, k, "waiters", previous_position, wpath, who)) continue;
       if (record) record->waiters.push_back(ti << 1 | (sending ? 1u : 0u));
-      if (wait.kind == ChannelWait::kNoChannel) {
-        report(wpath() + " names " + who() + ", which does not wait on a channel");
-      } else if (wait.channel != c) {
-        report(wpath() + " names " + who() + ", which waits on " + item("channels", wait.channel));
-      } else if (sending != (wait.kind == ChannelWait::kSend)) {
+      const ChannelWait& wait = waits_[ti];
+      if (waits_on(wait, c, wpath, who) && sending != (wait.kind == ChannelWait::kSend)) {
         report(wpath() + ".sending is " + (sending ? "true" : "false") + " but " + who() + " waits to " +
                (wait.kind == ChannelWait::kSend ? "send" : "receive"));
       }
@@ -678,27 +667,48 @@ class Checker {
         report(wpath() + " = " + std::to_string(ti) + " is out of range: " + plural(tasklets, "tasklet"));
         continue;
       }
-      ChannelWait& wait = waits_[ti];
       auto who = [&] { return item("tasklets", ti); };
-      if (wait.named_by != ~std::uint64_t{0}) {
-        report(wpath() + " names " + who() + " again (already " + item("channels", wait.named_by >> 32) + "." +
-               item("waiterTasklets", wait.named_by & 0xffffffffu) + ")");
-        continue;
-      }
-      wait.named_by = (std::uint64_t{c} << 32) | k;
-      if (static_cast<std::int64_t>(ti) <= previous_position) in_tasklet_order_ = false;
-      previous_position = ti;
+      if (!claim_waiter(ti, c, k, "waiterTasklets", previous_position, wpath, who)) continue;
+      const ChannelWait& wait = waits_[ti];
       const bool sending = wait.kind == ChannelWait::kSend;
-      if (wait.kind == ChannelWait::kNoChannel) {
-        report(wpath() + " names " + who() + ", which does not wait on a channel");
-      } else if (wait.channel != c) {
-        report(wpath() + " names " + who() + ", which waits on " + item("channels", wait.channel));
-      } else {
+      if (waits_on(wait, c, wpath, who)) {
         sending ? ++senders : ++receivers;
         if (record) record->waiters.push_back(ti << 1 | (sending ? 1u : 0u));
       }
     }
     check_waiter_totals(ch, senders, receivers, buffered, path);
+  }
+
+  // Tasklet ti as waiter k of channel c (an entry of its `list`): false, reported, if
+  // an earlier waiter named it already; else marked as named, and the channel's
+  // waiters noted as out of tasklet order if they are.
+  template <typename WPath, typename Who>
+  bool claim_waiter(std::uint32_t ti, std::uint32_t c, std::uint32_t k, const char* list, std::int64_t& previous_position,
+                    WPath&& wpath, Who&& who) {
+    ChannelWait& wait = waits_[ti];
+    if (wait.named_by != ~std::uint64_t{0}) {
+      report(wpath() + " names " + who() + " again (already " + item("channels", wait.named_by >> 32) + "." +
+             item(list, wait.named_by & 0xffffffffu) + ")");
+      return false;
+    }
+    wait.named_by = (std::uint64_t{c} << 32) | k;
+    if (static_cast<std::int64_t>(ti) <= previous_position) in_tasklet_order_ = false;
+    previous_position = ti;
+    return true;
+  }
+
+  // Whether the tasklet waits on channel c; reported if not.
+  template <typename WPath, typename Who>
+  bool waits_on(const ChannelWait& wait, std::uint32_t c, WPath&& wpath, Who&& who) {
+    if (wait.kind == ChannelWait::kNoChannel) {
+      report(wpath() + " names " + who() + ", which does not wait on a channel");
+      return false;
+    }
+    if (wait.channel != c) {
+      report(wpath() + " names " + who() + ", which waits on " + item("channels", wait.channel));
+      return false;
+    }
+    return true;
   }
 
   // What a channel's waiters add up to, against its balance and buffer.
