@@ -24,7 +24,12 @@ namespace fs = std::filesystem;
 struct ChildNode {
   pid_t pid = -1;
   std::string address;
-  ChildNode(const std::string& key_file) {
+  // Where node B checkpoints what it still hosts when it is stopped (nothing, once
+  // the run is over): a temp file, removed with the node.
+  std::string checkpoint;
+  ChildNode(const std::string& key_file)
+      : checkpoint((std::filesystem::temp_directory_path() / ("epidemic-node-" + std::to_string(getpid()) + ".stasis"))
+                       .string()) {
     int fds[2];
     if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
     pid = fork();
@@ -34,7 +39,7 @@ struct ChildNode {
       close(fds[0]);
       close(fds[1]);
       const char* argv[] = {"epidemic", "node", "serve", "--listen", "127.0.0.1:0", "--key-file",
-                            key_file.c_str(), "--node-id", "B", nullptr};
+                            key_file.c_str(), "--node-id", "B", "--checkpoint", checkpoint.c_str(), nullptr};
       execv("/proc/self/exe", const_cast<char**>(argv));
       _exit(127);
     }
@@ -52,6 +57,8 @@ struct ChildNode {
       kill(pid, SIGTERM);
       waitpid(pid, nullptr, 0);
     }
+    std::error_code ignored;
+    std::filesystem::remove(checkpoint, ignored);
   }
 };
 

@@ -3,6 +3,9 @@
 // Starts `serve` on 127.0.0.1:0 with the given key file and extra arguments,
 // reads the output until the node says where it listens, and owns the process:
 // kill() sends SIGKILL, terminate() SIGTERM; the destructor kills and reaps it.
+// Without a --checkpoint among the extra arguments, the node checkpoints (on
+// SIGTERM) into a file of the temp dir that the destructor removes, not into the
+// working directory.
 // Built on the shared subprocess helpers (tests/support/subprocess.h).
 #ifndef STASIS_TESTS_NET_NODE_PROCESS_H_
 #define STASIS_TESTS_NET_NODE_PROCESS_H_
@@ -11,6 +14,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +32,13 @@ class NodeProcess {
   NodeProcess(const std::string& program, const std::string& key_file, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv = {program, "serve", "--listen", "127.0.0.1:0", "--key-file", key_file};
     argv.insert(argv.end(), extra.begin(), extra.end());
+    if (std::find(extra.begin(), extra.end(), "--checkpoint") == extra.end()) {
+      static int started = 0;
+      own_checkpoint_ = (std::filesystem::temp_directory_path() /
+                         ("stasis-net-" + std::to_string(::getpid()) + "-node-" + std::to_string(++started) + ".stasis"))
+                            .string();
+      argv.insert(argv.end(), {"--checkpoint", own_checkpoint_});
+    }
     child_ = test_support::start_captured(argv);
     if (child_.pid < 0) throw std::runtime_error("cannot start " + program);
     // "stasis-node ID listening on ADDR\n"
@@ -52,6 +63,10 @@ class NodeProcess {
       kill();
       wait();
     }
+    if (!own_checkpoint_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove(own_checkpoint_, ignored);
+    }
   }
   NodeProcess(const NodeProcess&) = delete;
   NodeProcess& operator=(const NodeProcess&) = delete;
@@ -70,6 +85,7 @@ class NodeProcess {
 
  private:
   test_support::Child child_;
+  std::string own_checkpoint_;  // the --checkpoint file this object chose, if it chose one
   std::string address_;
   std::string early_;
 };
@@ -111,9 +127,27 @@ struct TwoNodes {
   net::Host a;
 };
 
-// A key file of 32 random bytes (or of `content`), under the test's temp dir.
+// Files a test process made in the temp dir, removed when it exits (by the
+// process that made them, not by a forked child that exits).
+struct TempFiles {
+  pid_t owner = ::getpid();
+  std::vector<std::filesystem::path> paths;
+  ~TempFiles() {
+    if (::getpid() != owner) return;
+    std::error_code ignored;
+    for (const auto& p : paths) std::filesystem::remove(p, ignored);
+  }
+};
+inline TempFiles& temp_files() {
+  static TempFiles files;
+  return files;
+}
+
+// A key file of 32 random bytes (or of `content`), under the test's temp dir,
+// removed when the test process exits.
 inline std::string make_key_file(const std::string& name, const std::string& content) {
   auto path = std::filesystem::temp_directory_path() / ("stasis-net-" + std::to_string(::getpid()) + "-" + name);
+  temp_files().paths.push_back(path);
   std::ofstream out(path, std::ios::binary);
   if (content.empty()) {
     std::ifstream rnd("/dev/urandom", std::ios::binary);
