@@ -120,7 +120,7 @@ struct TaskletTable {
   ids @0 :List(UInt64);
   states @1 :List(Tasklet.State);
   priorities @2 :List(Int8);
-  flags @3 :List(UInt8);            # bit 0 atomic, 1 blockTrap, 2 started, 3 interrupted; others 0
+  flags @3 :List(UInt8);            # the tasklet*Flag bits below; others 0
   waitKinds @4 :List(WaitKind);
   waitChannels @5 :List(UInt32);    # index into channels for send/receive waits, else 0
   frameCounts @6 :List(UInt32);     # frames of each tasklet (0 for a native one)
@@ -138,6 +138,12 @@ struct TaskletTable {
     sleep @3;                       # the time left is TaskletExtra.sleep
   }
 }
+
+# The bits of TaskletTable.flags: the Tasklet fields of the same names.
+const taskletAtomicFlag :UInt8 = 1;
+const taskletBlockTrapFlag :UInt8 = 2;
+const taskletStartedFlag :UInt8 = 4;
+const taskletInterruptedFlag :UInt8 = 8;
 
 # What only some tasklets have. A tasklet that sleeps has an entry (it holds the
 # time left); one with a name, a slot value or a native record has one to hold it.

@@ -29,8 +29,8 @@ struct TableCounts {
 class TableWriter {
  public:
   // The bits of TaskletTable.flags.
-  static constexpr std::uint8_t kAtomic = 1, kBlockTrap = 2, kStarted = 4, kInterrupted = 8;
-  static constexpr std::uint8_t kKnownFlags = kAtomic | kBlockTrap | kStarted | kInterrupted;
+  static constexpr std::uint8_t kAtomic = schema::TASKLET_ATOMIC_FLAG, kBlockTrap = schema::TASKLET_BLOCK_TRAP_FLAG,
+                                kStarted = schema::TASKLET_STARTED_FLAG, kInterrupted = schema::TASKLET_INTERRUPTED_FLAG;
 
   // Message words the table takes for `tasklets` tasklets and `counts` (the
   // columns and list tags; extras' and field sets' contents are the caller's).

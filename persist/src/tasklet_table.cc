@@ -40,11 +40,10 @@ static_assert(Channel::_capnpPrivate::pointerCount == 4,
 static_assert(TaskletTable::_capnpPrivate::pointerCount == 13 && TaskletExtra::_capnpPrivate::pointerCount == 3,
               "TaskletTable changed: update the mapping");
 
-constexpr std::uint8_t kAtomic = 1u << 0;
-constexpr std::uint8_t kBlockTrap = 1u << 1;
-constexpr std::uint8_t kStarted = 1u << 2;
-constexpr std::uint8_t kInterrupted = 1u << 3;
-constexpr std::uint8_t kKnownFlags = kAtomic | kBlockTrap | kStarted | kInterrupted;
+constexpr std::uint8_t kAtomic = schema::TASKLET_ATOMIC_FLAG;
+constexpr std::uint8_t kBlockTrap = schema::TASKLET_BLOCK_TRAP_FLAG;
+constexpr std::uint8_t kStarted = schema::TASKLET_STARTED_FLAG;
+constexpr std::uint8_t kInterrupted = schema::TASKLET_INTERRUPTED_FLAG;
 constexpr std::uint64_t kMaxListElements = (1u << 29) - 1;  // Cap'n Proto's limit
 
 // TaskletTable.WaitKind and the Tasklet.wait union number their members alike
@@ -139,7 +138,7 @@ std::uint64_t check_columns(const Columns& c, std::string_view source_name) {
 
   for (std::uint32_t i = 0; i < n; ++i) {
     const std::uint8_t flags = c.flags[i];
-    if (flags & ~kKnownFlags) {
+    if (flags & ~kKnownTaskletFlags) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned>(flags));
       corrupt(source_name, at("flags", i) + " = " + hex + " has unknown bits");

@@ -8,6 +8,7 @@
 #include "stasis/persist/validate.h"
 
 #include "raw_column.h"
+#include "stasis/persist/tasklet_table.h"
 #include "tasklet_ids.h"
 
 #include <kj/exception.h>
@@ -447,9 +448,15 @@ class Checker {
     for (std::uint32_t i = 0; i < count; ++i) {
       auto path = [&] { return item("tasklets", i); };
       const std::uint8_t bits = flags[i];
-      const TaskletValues v{ids[i], states[i], priorities[i], (bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0, (bits & 8) != 0};
+      const TaskletValues v{ids[i],
+                            states[i],
+                            priorities[i],
+                            (bits & schema::TASKLET_ATOMIC_FLAG) != 0,
+                            (bits & schema::TASKLET_BLOCK_TRAP_FLAG) != 0,
+                            (bits & schema::TASKLET_STARTED_FLAG) != 0,
+                            (bits & schema::TASKLET_INTERRUPTED_FLAG) != 0};
       check_tasklet_values(i, v, path);
-      if (bits & ~0x0fu) [[unlikely]] {
+      if (bits & ~kKnownTaskletFlags) [[unlikely]] {
         report(path() + ": taskletTable.flags[" + std::to_string(i) + "] = " + std::to_string(bits) + " has unknown bits");
       }
       // The tasklet's extra, if it has one.

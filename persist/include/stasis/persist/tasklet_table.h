@@ -24,12 +24,17 @@
 #ifndef STASIS_PERSIST_TASKLET_TABLE_H_
 #define STASIS_PERSIST_TASKLET_TABLE_H_
 
+#include <cstdint>
 #include <string_view>
 
 #include "stasis/persist/errors.h"
 #include "stasis/schema/snapshot.capnp.h"
 
 namespace stasis::persist {
+
+// Every bit TaskletTable.flags may hold (schema/snapshot.capnp, tasklet*Flag).
+inline constexpr std::uint8_t kKnownTaskletFlags = schema::TASKLET_ATOMIC_FLAG | schema::TASKLET_BLOCK_TRAP_FLAG |
+                                                   schema::TASKLET_STARTED_FLAG | schema::TASKLET_INTERRUPTED_FLAG;
 
 // True if the message keeps its tasklets in the format-3 columnar table.
 bool has_tasklet_table(schema::Snapshot::Reader s);
