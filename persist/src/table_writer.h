@@ -1,9 +1,9 @@
 // table_writer.h — filling a snapshot's columnar TaskletTable (format 3) one
 // tasklet and one frame at a time.
 //
-// The freezer counts first (TableCounts: tasklets, frames, extras, field sets),
-// then the table's lists are allocated at exactly those sizes and filled in
-// order. Invariants: frames, extras and field sets are handed out in increasing
+// The freezer and pack_tasklet_table count first (TableCounts: frames, extras,
+// field sets), then the table's lists are allocated at exactly those sizes and
+// filled in order. Invariants: frames, extras and field sets are handed out in increasing
 // index, never more than counted (a write past a Cap'n Proto list is not checked
 // in release builds, so every next_* checks its count and check_filled() checks
 // that every counted entry was written).

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "stasis/error.h"
+#include "table_writer.h"
 
 namespace stasis::persist {
 namespace {
@@ -335,58 +336,37 @@ void pack_tasklet_table(Snapshot::Reader in, Snapshot::Builder out) {
   }
   copy_all_but_tasklets(in, out);
   if (in.hasChannels()) pack_waiters(tasklets, in.getChannels(), out.getChannels());
-  const std::uint32_t n = tasklets.size();
-  const auto frames_n = static_cast<std::uint32_t>(frame_total);
-  auto table = out.initTaskletTable();
-  auto ids = table.initIds(n);
-  auto states = table.initStates(n);
-  auto priorities = table.initPriorities(n);
-  auto flags = table.initFlags(n);
-  auto wait_kinds = table.initWaitKinds(n);
-  auto wait_channels = table.initWaitChannels(n);
-  auto frame_counts = table.initFrameCounts(n);
-  auto frame_types = table.initFrameTypes(frames_n);
-  auto resume_points = table.initResumePoints(frames_n);
-  auto catches_child = table.initCatchesChild(frames_n);
-  auto archive_bytes = table.initArchiveBytes(frames_n);
-  auto extras = table.initExtras(extra_total);
-  auto frame_fields = table.initFrameFields(fields_total);
-
-  std::uint32_t frame = 0, extra_next = 0, fields_next = 0;
-  for (std::uint32_t i = 0; i < n; ++i) {
+  const TableCounts counts{.frames = frame_total, .extras = extra_total, .frame_fields = fields_total};
+  TableWriter table;
+  table.init(out.initTaskletTable(), tasklets.size(), counts);
+  for (std::uint32_t i = 0; i < tasklets.size(); ++i) {
     auto t = tasklets[i];
-    ids.set(i, t.getId());
-    states.set(i, t.getState());
-    priorities.set(i, t.getPriority());
-    flags.set(i, static_cast<std::uint8_t>((t.getAtomic() ? kAtomic : 0) | (t.getBlockTrap() ? kBlockTrap : 0) |
-                                           (t.getStarted() ? kStarted : 0) | (t.getInterrupted() ? kInterrupted : 0)));
+    const auto flags = static_cast<std::uint8_t>((t.getAtomic() ? kAtomic : 0) | (t.getBlockTrap() ? kBlockTrap : 0) |
+                                                 (t.getStarted() ? kStarted : 0) | (t.getInterrupted() ? kInterrupted : 0));
     auto wait = t.getWait();
     const auto which = wait.which();
-    wait_kinds.set(i, static_cast<TaskletTable::WaitKind>(static_cast<std::uint16_t>(which)));
-    wait_channels.set(i, which == Tasklet::Wait::SEND ? wait.getSend() : which == Tasklet::Wait::RECEIVE ? wait.getReceive() : 0);
+    const std::uint32_t channel =
+        which == Tasklet::Wait::SEND ? wait.getSend() : which == Tasklet::Wait::RECEIVE ? wait.getReceive() : 0;
     auto frames = t.getFrames();
-    frame_counts.set(i, frames.size());
+    table.set_tasklet(i, t.getId(), t.getState(), t.getPriority(), flags,
+                      static_cast<TaskletTable::WaitKind>(static_cast<std::uint16_t>(which)), channel, frames.size());
     for (auto f : frames) {
-      frame_types.set(frame, f.getType());
-      resume_points.set(frame, f.getResumePoint());
-      catches_child.set(frame, f.getCatchesChild());
-      archive_bytes.set(frame, f.getArchiveBytes());
+      const unsigned k = table.next_frame(f.getType(), f.getResumePoint(), f.getCatchesChild());
+      table.set_archive_bytes(k, f.getArchiveBytes());
       if (auto fields = f.getFields(); fields.size() > 0) {
-        auto ff = frame_fields[fields_next++];
-        ff.setFrame(frame);
-        ff.setFields(fields);
+        auto copy = table.next_frame_fields(k, fields.size());
+        for (unsigned j = 0; j < fields.size(); ++j) copy.setWithCaveats(j, fields[j]);
       }
-      ++frame;
     }
     if (!needs_extra(t)) continue;
-    auto e = extras[extra_next++];
-    e.setTasklet(i);
+    auto e = table.next_extra(i);
     if (t.hasName() && t.getName().size() > 0) e.setName(t.getName());
     if (which == Tasklet::Wait::SLEEP) e.setSleep(wait.getSleep());
     e.setHasSlot(t.getHasSlot());
     if (t.hasSlot()) e.setSlot(t.getSlot());
     if (t.hasNative()) e.setNative(t.getNative());
   }
+  table.check_filled(counts);
 }
 
 }  // namespace stasis::persist
